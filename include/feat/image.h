@@ -1,0 +1,167 @@
+/**
+ * @file feat/image.h
+ * @brief Image feature extraction: options, preprocessing and the image extractor.
+ *
+ * @code
+ *   feat_image_options *o; feat_image_extractor *ex; feat_result *r;
+ *   feat_image_options_new(&o);
+ *   feat_image_options_set_taps(o, "features.29:gap,features.22:gmp");
+ *   feat_image_extractor_new(&ex);
+ *   if (feat_image_extractor_load(ex, "vgg16.pt", o) != FEAT_OK)
+ *       fprintf(stderr, "%s\n", feat_image_extractor_last_error(ex));
+ *   feat_image_options_free(o);                    // options are copied at load
+ *   const char *paths[] = {"a.jpg", "b.png"};
+ *   feat_image_extractor_extract_files(ex, paths, 2, &r);
+ *   // feat_result_data(r): 2 x feat_result_dim(r) floats; check feat_result_item_status()
+ *   feat_result_free(r); feat_image_extractor_free(ex);
+ * @endcode
+ */
+#ifndef FEAT_IMAGE_H
+#define FEAT_IMAGE_H
+
+#include "feat/common.h"
+#include "feat/result.h"
+
+FEAT_BEGIN_DECLS
+
+/** Preprocessing presets. Exact with the Python pipelines they name (docs/imaging.md). */
+typedef enum feat_image_preset {
+    FEAT_PRESET_DEFAULT     = 0, /**< the model side-car's preset, else TORCHVISION */
+    FEAT_PRESET_TORCHVISION = 1, /**< resize shorter side (256), bilinear antialiased, center crop 224,
+                                      /255, ImageNet mean/std, RGB, CHW */
+    FEAT_PRESET_KERAS_VGG16 = 2  /**< nearest resize to 224x224, RGB->BGR, caffe mean subtraction */
+    /* append only */
+} feat_image_preset;
+
+typedef enum feat_interpolation {
+    FEAT_INTERP_DEFAULT  = 0, /**< the preset's */
+    FEAT_INTERP_NEAREST  = 1,
+    FEAT_INTERP_BILINEAR = 2,
+    FEAT_INTERP_BICUBIC  = 3,
+    FEAT_INTERP_LANCZOS  = 4
+    /* append only */
+} feat_interpolation;
+
+/** Decoder accuracy. EXACT matches Pillow bit for bit; FAST trades accuracy for speed
+ *  (libjpeg-turbo fast IDCT and DCT-domain downscaling; deviation in docs/imaging.md). */
+typedef enum feat_decode_mode {
+    FEAT_DECODE_DEFAULT = 0, /**< EXACT */
+    FEAT_DECODE_EXACT   = 1,
+    FEAT_DECODE_FAST    = 2
+} feat_decode_mode;
+
+/** How the outputs of several taps become one vector per item. */
+typedef enum feat_fusion {
+    FEAT_FUSION_DEFAULT = 0, /**< CONCAT */
+    FEAT_FUSION_CONCAT  = 1, /**< concatenation in the order the taps were given */
+    FEAT_FUSION_MEAN    = 2  /**< element-wise mean; all pooled taps must have the same size */
+} feat_fusion;
+
+typedef struct feat_image_options feat_image_options;
+typedef struct feat_image_extractor feat_image_extractor;
+
+/* ---- options -----------------------------------------------------------------------------
+ * Setters validate their argument and return FEAT_E_INVALID_ARGUMENT with a message in
+ * feat_last_error() when it is out of range. 0 / NULL restores the default.
+ * Thread-safety: an options object must not be used by two threads at once. */
+
+FEAT_API feat_status feat_image_options_new(feat_image_options **out);
+FEAT_API void feat_image_options_free(feat_image_options *opts);
+
+/** Tap spec, e.g. "features.29:gap,features.22:gmp" (grammar in docs/taps.md).
+ *  NULL or "" = the model's default taps. Validated for syntax here, against the model at load. */
+FEAT_API feat_status feat_image_options_set_taps(feat_image_options *opts, const char *spec);
+FEAT_API feat_status feat_image_options_set_fusion(feat_image_options *opts, feat_fusion fusion);
+FEAT_API feat_status feat_image_options_set_preset(feat_image_options *opts, feat_image_preset preset);
+/** Shorter side after resize (TORCHVISION preset). Default 256; ResNet50 V2 weights use 232. */
+FEAT_API feat_status feat_image_options_set_resize(feat_image_options *opts, uint32_t shorter_side);
+/** Output size of the center crop (or of the direct resize in KERAS_VGG16). Default 224x224. */
+FEAT_API feat_status feat_image_options_set_crop(feat_image_options *opts, uint32_t width, uint32_t height);
+FEAT_API feat_status feat_image_options_set_interpolation(feat_image_options *opts, feat_interpolation interp);
+/** Per-channel mean and std in the model's channel order, on the 0..1 scale (TORCHVISION) or
+ *  0..255 scale (KERAS_VGG16; std is then ignored). NULL = the preset's. */
+FEAT_API feat_status feat_image_options_set_mean_std(feat_image_options *opts, const float *mean3,
+                                                     const float *std3);
+/** Apply the EXIF orientation tag before preprocessing. Default off, as in Pillow. */
+FEAT_API feat_status feat_image_options_set_exif_orientation(feat_image_options *opts, int32_t enable);
+/** Decoded-pixel limit against decompression bombs. Default 178956970 (Pillow's). */
+FEAT_API feat_status feat_image_options_set_max_pixels(feat_image_options *opts, uint64_t max_pixels);
+FEAT_API feat_status feat_image_options_set_decode_mode(feat_image_options *opts, feat_decode_mode mode);
+/** Images per forward pass. Default 1 (on small CPUs one image already fills every core). */
+FEAT_API feat_status feat_image_options_set_batch_size(feat_image_options *opts, uint32_t batch_size);
+/** Decode/preprocess worker threads that overlap with inference. Default 1; 0 = default. */
+FEAT_API feat_status feat_image_options_set_decode_threads(feat_image_options *opts, uint32_t threads);
+/** "cpu" (default) or "cuda:N". NULL = "cpu". */
+FEAT_API feat_status feat_image_options_set_device(feat_image_options *opts, const char *device);
+
+/**
+ * Decodes and preprocesses one image file exactly as an extractor with these options would,
+ * writing the float32 input tensor (3 x crop_height x crop_width, channel-major) to @p dst.
+ * For inspection and parity checks. Needs no model. Errors go to feat_last_error().
+ *
+ * @param opts       options, or NULL for the defaults
+ * @param needed_out [out] optional; receives 3*crop_height*crop_width
+ * @return FEAT_OK, FEAT_E_BUFFER_TOO_SMALL, or the decode error of the file.
+ */
+FEAT_API feat_status feat_image_preprocess_file(const feat_image_options *opts, const char *path,
+                                                float *dst, size_t dst_count, size_t *needed_out);
+/** Same as feat_image_preprocess_file() from encoded bytes in memory. */
+FEAT_API feat_status feat_image_preprocess_encoded(const feat_image_options *opts, const void *data,
+                                                   size_t size, float *dst, size_t dst_count,
+                                                   size_t *needed_out);
+
+/* ---- extractor ---------------------------------------------------------------------------
+ * Thread-safety: an extractor may be moved between threads but must not be used by two
+ * threads at once; give each thread its own feat_image_extractor_clone(), which shares the
+ * weights. feat_image_extractor_cancel() is the exception: it may be called from any thread. */
+
+/** Allocates an empty extractor. Fails only with FEAT_E_NOMEM. */
+FEAT_API feat_status feat_image_extractor_new(feat_image_extractor **out);
+/** Frees an extractor. NULL is a no-op. Results it made stay valid. */
+FEAT_API void feat_image_extractor_free(feat_image_extractor *ex);
+/** Message of the last failed call on @p ex, "" after a success. Never NULL. */
+FEAT_API const char *feat_image_extractor_last_error(const feat_image_extractor *ex);
+
+/**
+ * Loads a TorchScript model (and its JSON side-car MODEL.json when present), resolves the
+ * taps, adds them to the graph, freezes and warms it up. @p opts is copied (NULL = defaults).
+ * @return FEAT_OK, FEAT_E_NOT_FOUND (file or tap path), FEAT_E_MODEL, FEAT_E_INVALID_ARGUMENT
+ *         (tap spec, pooling that does not fit), FEAT_E_DEVICE, FEAT_E_UNSUPPORTED, FEAT_E_STATE
+ *         (already loaded).
+ */
+FEAT_API feat_status feat_image_extractor_load(feat_image_extractor *ex, const char *model_path,
+                                               const feat_image_options *opts);
+
+/** New extractor sharing @p ex's weights, for use on another thread. */
+FEAT_API feat_status feat_image_extractor_clone(const feat_image_extractor *ex, feat_image_extractor **out);
+
+/** Length of one fused feature row (known after load; 0 before). */
+FEAT_API size_t feat_image_extractor_dim(const feat_image_extractor *ex);
+/** Number of resolved taps (after ranges are expanded). */
+FEAT_API size_t feat_image_extractor_n_taps(const feat_image_extractor *ex);
+/** Resolved tap @p i as "path:pool" (borrowed, lives as long as @p ex), "" when out of range. */
+FEAT_API const char *feat_image_extractor_tap(const feat_image_extractor *ex, size_t i);
+
+/**
+ * Extracts features from image files. One row per path, in order. A file that cannot be read
+ * or decoded gets its own status and message in the result; the other rows are unaffected.
+ * @return FEAT_OK when a result was produced (check per-item statuses), else the failure
+ *         of the whole call (FEAT_E_STATE before load, FEAT_E_CANCELLED, FEAT_E_BACKEND...).
+ */
+FEAT_API feat_status feat_image_extractor_extract_files(feat_image_extractor *ex, const char *const *paths,
+                                                        size_t n, feat_result **out);
+/** As _extract_files, from encoded images (JPEG, PNG) in memory; the bytes are only read
+ *  during the call. */
+FEAT_API feat_status feat_image_extractor_extract_encoded(feat_image_extractor *ex, const void *const *data,
+                                                          const size_t *sizes, size_t n, feat_result **out);
+/** As _extract_files, from packed RGB8 pixels (row stride in bytes, 0 = 3*width). */
+FEAT_API feat_status feat_image_extractor_extract_rgb8(feat_image_extractor *ex, const uint8_t *const *pixels,
+                                                       const uint32_t *widths, const uint32_t *heights,
+                                                       const size_t *strides, size_t n, feat_result **out);
+
+/** Asks a call in progress on @p ex to stop; it returns FEAT_E_CANCELLED. Any thread. */
+FEAT_API void feat_image_extractor_cancel(feat_image_extractor *ex);
+
+FEAT_END_DECLS
+
+#endif /* FEAT_IMAGE_H */

@@ -1,0 +1,39 @@
+/* A small, strict JSON reader for model side-cars (a few KB written by
+ * tools/export_models.py). Parses into a tree; limits depth and size against hostile files. */
+#ifndef FEAT_CORE_JSON_H
+#define FEAT_CORE_JSON_H
+
+#include "core/error.h"
+
+typedef enum feat_json_type {
+    FEAT_JSON_NULL,
+    FEAT_JSON_BOOL,
+    FEAT_JSON_NUMBER,
+    FEAT_JSON_STRING,
+    FEAT_JSON_ARRAY,
+    FEAT_JSON_OBJECT
+} feat_json_type;
+
+typedef struct feat_json feat_json;
+struct feat_json {
+    feat_json_type type;
+    char *key;        /* member name inside an object, else NULL */
+    char *str;        /* STRING: UTF-8, NUL-terminated */
+    double num;       /* NUMBER; BOOL as 0/1 */
+    feat_json *child; /* ARRAY/OBJECT: first element */
+    feat_json *next;  /* next sibling */
+};
+
+#define FEAT_JSON_MAX_BYTES (1u << 20)
+#define FEAT_JSON_MAX_DEPTH 32
+
+feat_status feat_json_parse(const char *text, size_t len, feat_json **out, feat_error *err);
+feat_status feat_json_parse_file(const char *path, feat_json **out, feat_error *err);
+void feat_json_free(feat_json *j);
+
+/* Member of an object by name, NULL when absent or when j is not an object. */
+const feat_json *feat_json_get(const feat_json *j, const char *key);
+/* String value of a member, NULL when absent or not a string. */
+const char *feat_json_get_str(const feat_json *j, const char *key);
+
+#endif

@@ -1,0 +1,121 @@
+#include "extract/model_info.h"
+
+#include "core/json.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int sidecar_path(const char *model, char *out, size_t cap)
+{
+    size_t n = strlen(model);
+    if (n > 3 && strcmp(model + n - 3, ".pt") == 0) {
+        if ((size_t)snprintf(out, cap, "%.*s.json", (int)(n - 3), model) < cap && file_exists(out))
+            return 1;
+    }
+    return (size_t)snprintf(out, cap, "%s.json", model) < cap && file_exists(out);
+}
+
+static feat_status copy_str(const feat_json *root, const char *section, const char *key, char *dst, size_t cap,
+                            const char *path, feat_error *err)
+{
+    const feat_json *obj = section ? feat_json_get(root, section) : root;
+    const feat_json *v = feat_json_get(obj, key);
+    if (!v || v->type == FEAT_JSON_NULL)
+        return FEAT_OK;
+    if (v->type != FEAT_JSON_STRING || strlen(v->str) >= cap)
+        return feat_error_set(err, FEAT_E_MODEL, "%s: field %s%s%s must be a string shorter than %zu bytes", path,
+                              section ? section : "", section ? "." : "", key, cap);
+    memcpy(dst, v->str, strlen(v->str) + 1);
+    return FEAT_OK;
+}
+
+static feat_status get_u32(const feat_json *obj, const char *key, uint32_t *dst, const char *path, feat_error *err)
+{
+    const feat_json *v = feat_json_get(obj, key);
+    if (!v || v->type == FEAT_JSON_NULL)
+        return FEAT_OK;
+    if (v->type != FEAT_JSON_NUMBER || v->num < 0 || v->num > 1000000 || v->num != (double)(uint32_t)v->num)
+        return feat_error_set(err, FEAT_E_MODEL, "%s: field %s must be an integer in 0..1000000", path, key);
+    *dst = (uint32_t)v->num;
+    return FEAT_OK;
+}
+
+static feat_status get_tristate(const feat_json *obj, const char *key, feat_tristate *dst, const char *path,
+                                feat_error *err)
+{
+    const feat_json *v = feat_json_get(obj, key);
+    if (!v || v->type == FEAT_JSON_NULL)
+        return FEAT_OK;
+    if (v->type != FEAT_JSON_BOOL)
+        return feat_error_set(err, FEAT_E_MODEL, "%s: field %s must be true, false or null", path, key);
+    *dst = v->num ? FEAT_TRISTATE_ON : FEAT_TRISTATE_OFF;
+    return FEAT_OK;
+}
+
+feat_status feat_model_info_read(const char *model_path, feat_model_info *out, feat_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!sidecar_path(model_path, out->sidecar_path, sizeof out->sidecar_path)) {
+        out->sidecar_path[0] = '\0';
+        return FEAT_OK;
+    }
+    const char *sp = out->sidecar_path;
+    feat_json *root;
+    feat_status st = feat_json_parse_file(sp, &root, err);
+    if (st != FEAT_OK)
+        return feat_error_set(err, FEAT_E_MODEL, "model side-car %s", err->msg);
+    if (root->type != FEAT_JSON_OBJECT) {
+        feat_json_free(root);
+        return feat_error_set(err, FEAT_E_MODEL, "%s: the side-car must be a JSON object", sp);
+    }
+    const char *format = feat_json_get_str(root, "format");
+    if (!format || strcmp(format, "libfeat-model") != 0) {
+        feat_json_free(root);
+        return feat_error_set(err, FEAT_E_MODEL, "%s: not a libfeat model side-car (\"format\" is not \"libfeat-model\")",
+                              sp);
+    }
+    out->has_sidecar = 1;
+    char preset[32] = "", vocab[PATH_MAX] = "";
+    const feat_json *image = feat_json_get(root, "image"), *text = feat_json_get(root, "text");
+    if ((st = copy_str(root, NULL, "family", out->family, sizeof out->family, sp, err)) ||
+        (st = copy_str(root, NULL, "input", out->input, sizeof out->input, sp, err)) ||
+        (st = copy_str(root, NULL, "default_taps", out->default_taps, sizeof out->default_taps, sp, err)) ||
+        (st = copy_str(root, "image", "preset", preset, sizeof preset, sp, err)) ||
+        (st = get_u32(image, "resize", &out->resize, sp, err)) || (st = get_u32(image, "crop", &out->crop, sp, err)) ||
+        (st = copy_str(root, "text", "vocab", vocab, sizeof vocab, sp, err)) ||
+        (st = get_tristate(text, "lowercase", &out->lowercase, sp, err)) ||
+        (st = get_tristate(text, "strip_accents", &out->strip_accents, sp, err)) ||
+        (st = get_u32(text, "max_length", &out->max_length, sp, err))) {
+        feat_json_free(root);
+        return st;
+    }
+    feat_json_free(root);
+    if (preset[0]) {
+        if (strcmp(preset, "torchvision") == 0)
+            out->preset = FEAT_PRESET_TORCHVISION;
+        else if (strcmp(preset, "keras-vgg16") == 0)
+            out->preset = FEAT_PRESET_KERAS_VGG16;
+        else
+            return feat_error_set(err, FEAT_E_MODEL, "%s: unknown image.preset '%s' (expected torchvision or keras-vgg16)",
+                                  sp, preset);
+    }
+    if (vocab[0]) {
+        if (vocab[0] == '/') {
+            memcpy(out->vocab_path, vocab, strlen(vocab) + 1);
+        } else {
+            const char *slash = strrchr(sp, '/');
+            int dir_len = slash ? (int)(slash - sp + 1) : 0;
+            if ((size_t)snprintf(out->vocab_path, sizeof out->vocab_path, "%.*s%s", dir_len, sp, vocab) >=
+                sizeof out->vocab_path)
+                return feat_error_set(err, FEAT_E_MODEL, "%s: vocab path too long", sp);
+        }
+    }
+    return FEAT_OK;
+}
