@@ -13,11 +13,13 @@ struct feat_npy_writer {
     FILE *f;
     char *path;
     char *partial;
-    size_t cols;
+    size_t cols; /* floats per row: the product of inner */
+    size_t inner[4];
+    size_t n_inner;
     size_t rows;
 };
 
-static int write_header(FILE *f, size_t rows, size_t cols)
+static int write_header(FILE *f, size_t rows, const size_t *inner, size_t n_inner)
 {
     char hdr[NPY_HEADER_SIZE];
     memset(hdr, ' ', sizeof hdr);
@@ -25,9 +27,16 @@ static int write_header(FILE *f, size_t rows, size_t cols)
     unsigned dict_len = NPY_HEADER_SIZE - 10;
     hdr[8] = (char)(dict_len & 0xff);
     hdr[9] = (char)(dict_len >> 8);
+    char shape[NPY_HEADER_SIZE];
+    int used = snprintf(shape, sizeof shape, "%zu,", rows);
+    for (size_t i = 0; i < n_inner && used > 0 && (size_t)used < sizeof shape; i++)
+        used += snprintf(shape + used, sizeof shape - (size_t)used, " %zu,", inner[i]);
+    if (used < 0 || (size_t)used >= sizeof shape)
+        return -1;
+    if (n_inner)
+        shape[used - 1] = '\0'; /* (r, c) rather than (r, c,) */
     char dict[NPY_HEADER_SIZE];
-    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", rows,
-                     cols);
+    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", shape);
     if (n < 0 || (size_t)n >= dict_len)
         return -1;
     memcpy(hdr + 10, dict, (size_t)n);
@@ -39,7 +48,15 @@ static int write_header(FILE *f, size_t rows, size_t cols)
 
 feat_status feat_npy_open(const char *path, size_t cols, feat_npy_writer **out, feat_error *err)
 {
+    return feat_npy_open_shape(path, &cols, 1, out, err);
+}
+
+feat_status feat_npy_open_shape(const char *path, const size_t *inner, size_t n_inner, feat_npy_writer **out,
+                                feat_error *err)
+{
     *out = NULL;
+    if (n_inner > 4)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, ".npy rows of rank %zu (at most 4)", n_inner);
     feat_npy_writer *w = calloc(1, sizeof *w);
     size_t len = strlen(path);
     if (w) {
@@ -56,9 +73,14 @@ feat_status feat_npy_open(const char *path, size_t cols, feat_npy_writer **out, 
     }
     memcpy(w->partial, path, len);
     memcpy(w->partial + len, ".partial", sizeof ".partial");
-    w->cols = cols;
+    w->cols = 1;
+    w->n_inner = n_inner;
+    for (size_t i = 0; i < n_inner; i++) {
+        w->inner[i] = inner[i];
+        w->cols *= inner[i];
+    }
     w->f = fopen(w->partial, "wb");
-    if (!w->f || write_header(w->f, 0, cols) != 0) {
+    if (!w->f || write_header(w->f, 0, w->inner, w->n_inner) != 0) {
         int e = errno;
         if (w->f)
             fclose(w->f);
@@ -91,7 +113,7 @@ static void writer_free(feat_npy_writer *w)
 feat_status feat_npy_close(feat_npy_writer *w, feat_error *err)
 {
     feat_status st = FEAT_OK;
-    if (write_header(w->f, w->rows, w->cols) != 0 || fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
+    if (write_header(w->f, w->rows, w->inner, w->n_inner) != 0 || fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
         st = feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", w->partial, strerror(errno));
     if (fclose(w->f) != 0 && st == FEAT_OK)
         st = feat_error_set(err, FEAT_E_IO, "cannot close %s: %s", w->partial, strerror(errno));

@@ -12,7 +12,11 @@
 
 typedef struct feat_npy_writer feat_npy_writer;
 
+/* Rows of `cols` floats: a 2-D (rows, cols) array. */
 feat_status feat_npy_open(const char *path, size_t cols, feat_npy_writer **out, feat_error *err);
+/* Rows shaped `inner` (n_inner <= 4 dims): an (rows, inner...) array. */
+feat_status feat_npy_open_shape(const char *path, const size_t *inner, size_t n_inner, feat_npy_writer **out,
+                                feat_error *err);
 feat_status feat_npy_append(feat_npy_writer *w, const float *rows, size_t n_rows, feat_error *err);
 /* Finalizes the header, flushes to disk and renames into place; frees w in every case. */
 feat_status feat_npy_close(feat_npy_writer *w, feat_error *err);

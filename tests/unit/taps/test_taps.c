@@ -1,0 +1,159 @@
+/* Tap spec grammar, resolution against a module list, pooling arithmetic. */
+#include "../check.h"
+#include "taps/taps.h"
+
+#include <math.h>
+
+static const char *const bert_paths[] = {
+    "embeddings", "embeddings.word_embeddings", "encoder", "encoder.layer", "encoder.layer.0",
+    "encoder.layer.0.attention", "encoder.layer.1", "encoder.layer.1.attention", "encoder.layer.2",
+    "encoder.layer.2.attention", "encoder.layer.3", "encoder.layer.3.attention", "pooler"};
+static const feat_module_list bert = {sizeof bert_paths / sizeof *bert_paths, bert_paths};
+
+static const char *const vgg_paths[] = {"features", "features.0", "features.1", "features.2", "features.3",
+                                        "avgpool", "classifier", "classifier.0"};
+static const feat_module_list vgg = {sizeof vgg_paths / sizeof *vgg_paths, vgg_paths};
+
+static void test_parse(void)
+{
+    feat_tap_list l;
+    feat_error e = {0};
+    CHECK_EQ_INT(feat_taps_parse("features.29:gap, features.22:gmp", &l, &e), FEAT_OK);
+    CHECK_EQ_INT(l.n, 2);
+    CHECK(strcmp(l.taps[0].path, "features.29") == 0);
+    CHECK_EQ_INT(l.taps[0].pool, FEAT_POOL_GAP);
+    CHECK(strcmp(l.taps[1].path, "features.22") == 0);
+    CHECK_EQ_INT(l.taps[1].pool, FEAT_POOL_GMP);
+    CHECK_EQ_INT(l.taps[1].call, -1);
+
+    CHECK_EQ_INT(feat_taps_parse("layer4.2.relu@1", &l, &e), FEAT_OK);
+    CHECK_EQ_INT(l.taps[0].call, 1);
+    CHECK_EQ_INT(l.taps[0].pool, FEAT_POOL_AUTO);
+    CHECK_EQ_INT(feat_taps_parse("encoder.layer.-4..-1:cls", &l, &e), FEAT_OK);
+    CHECK(strcmp(l.taps[0].path, "encoder.layer.-4..-1") == 0);
+
+    static const char *const bad[] = {"", "   ", ",", "features.29,", "features..29", "features.29:avg",
+                                      "features.:gap", ".features", "features.2x", "a.1..2.3..4", "layer@", "layer@-1",
+                                      "layer@x", ":gap", "features.29:"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        feat_error_clear(&e);
+        feat_status st = feat_taps_parse(bad[i], &l, &e);
+        CHECK(st == FEAT_E_INVALID_ARGUMENT);
+        CHECK(e.msg[0] != '\0');
+        if (st == FEAT_OK)
+            fprintf(stderr, "  accepted bad spec '%s'\n", bad[i]);
+    }
+    CHECK_EQ_INT(feat_taps_parse(NULL, &l, &e), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS((feat_taps_parse("x:avg", &l, &e), e.msg), "unknown pooling 'avg'");
+    CHECK_STR_HAS((feat_taps_parse("", &l, &e), e.msg), "empty");
+
+    /* Absurd specs: a huge one and too many taps are limits, not crashes. */
+    static char huge[70000];
+    memset(huge, 'a', sizeof huge - 1);
+    CHECK_EQ_INT(feat_taps_parse(huge, &l, &e), FEAT_E_LIMIT);
+    char many[4096] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(many, i ? ",a" : "a");
+    CHECK_EQ_INT(feat_taps_parse(many, &l, &e), FEAT_E_LIMIT);
+}
+
+static void test_resolve(void)
+{
+    feat_tap_list in, out;
+    feat_error e = {0};
+    CHECK_EQ_INT(feat_taps_parse("encoder.layer.-1:mean,encoder.layer.0", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &bert, &out, &e), FEAT_OK);
+    CHECK_EQ_INT(out.n, 2);
+    CHECK(strcmp(out.taps[0].path, "encoder.layer.3") == 0);
+    CHECK_EQ_INT(out.taps[0].pool, FEAT_POOL_MEAN);
+    CHECK(strcmp(out.taps[1].path, "encoder.layer.0") == 0);
+
+    CHECK_EQ_INT(feat_taps_parse("encoder.layer.-3..-1:cls", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &bert, &out, &e), FEAT_OK);
+    CHECK_EQ_INT(out.n, 3);
+    CHECK(strcmp(out.taps[0].path, "encoder.layer.1") == 0);
+    CHECK(strcmp(out.taps[2].path, "encoder.layer.3") == 0);
+    CHECK_EQ_INT(out.taps[2].pool, FEAT_POOL_CLS);
+
+    /* A range with a suffix: one tap per block. */
+    CHECK_EQ_INT(feat_taps_parse("encoder.layer.0..1.attention", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &bert, &out, &e), FEAT_OK);
+    CHECK_EQ_INT(out.n, 2);
+    CHECK(strcmp(out.taps[1].path, "encoder.layer.1.attention") == 0);
+
+    CHECK_EQ_INT(feat_taps_parse("features.-1", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &vgg, &out, &e), FEAT_OK);
+    CHECK(strcmp(out.taps[0].path, "features.3") == 0);
+
+    /* Unknown paths name their closest matches. */
+    CHECK_EQ_INT(feat_taps_parse("feature.3", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &vgg, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "no layer 'feature.3'");
+    CHECK_STR_HAS(e.msg, "'features.3'");
+    CHECK_EQ_INT(feat_taps_parse("features.9", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &vgg, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_EQ_INT(feat_taps_parse("encoder.layer.-5", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &bert, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "has 4 children");
+    CHECK_EQ_INT(feat_taps_parse("encoder.layer.2..1", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &bert, &out, &e), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_taps_parse("pooler.-1", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &bert, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "no numbered children");
+}
+
+static void test_pool(void)
+{
+    feat_error e = {0};
+    /* [2, 2, 1, 3] feature map */
+    const float fm[] = {1, 2, 3, -1, -2, -3, /* item 0 */ 4, 5, 6, 0, 0, 9 /* item 1 */};
+    feat_tensor_shape s4 = {4, {2, 2, 1, 3}};
+    feat_pool p = FEAT_POOL_AUTO;
+    size_t dim;
+    CHECK_EQ_INT(feat_pool_check("x", &p, &s4, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(p, FEAT_POOL_FLATTEN);
+    CHECK_EQ_INT(dim, 6);
+    float out[6];
+    feat_pool_apply(FEAT_POOL_FLATTEN, fm, &s4, 1, NULL, out);
+    CHECK(out[0] == 4 && out[5] == 9);
+    p = FEAT_POOL_GAP;
+    CHECK_EQ_INT(feat_pool_check("x", &p, &s4, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(dim, 2);
+    feat_pool_apply(FEAT_POOL_GAP, fm, &s4, 0, NULL, out);
+    CHECK(out[0] == 2.0f && out[1] == -2.0f);
+    feat_pool_apply(FEAT_POOL_GMP, fm, &s4, 1, NULL, out);
+    CHECK(out[0] == 6.0f && out[1] == 9.0f);
+    p = FEAT_POOL_CLS;
+    CHECK_EQ_INT(feat_pool_check("x", &p, &s4, &dim, &e), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(e.msg, "token sequence");
+
+    /* [1, 3, 2] token sequence with the last token padded */
+    const float seq[] = {1, 10, 3, 30, 100, 1000};
+    const int64_t mask[] = {1, 1, 0};
+    feat_tensor_shape s3 = {3, {1, 3, 2}};
+    p = FEAT_POOL_AUTO;
+    CHECK_EQ_INT(feat_pool_check("x", &p, &s3, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(p, FEAT_POOL_CLS);
+    CHECK_EQ_INT(dim, 2);
+    feat_pool_apply(FEAT_POOL_CLS, seq, &s3, 0, mask, out);
+    CHECK(out[0] == 1 && out[1] == 10);
+    feat_pool_apply(FEAT_POOL_MEAN, seq, &s3, 0, mask, out);
+    CHECK(out[0] == 2 && out[1] == 20);
+    feat_pool_apply(FEAT_POOL_MAX, seq, &s3, 0, mask, out);
+    CHECK(out[0] == 3 && out[1] == 30);
+    feat_pool_apply(FEAT_POOL_MEAN, seq, &s3, 0, NULL, out);
+    CHECK(fabsf(out[0] - 104.0f / 3) < 1e-5f);
+    p = FEAT_POOL_GAP;
+    CHECK_EQ_INT(feat_pool_check("x", &p, &s3, &dim, &e), FEAT_E_INVALID_ARGUMENT);
+    p = FEAT_POOL_FLATTEN;
+    CHECK_EQ_INT(feat_pool_check("x", &p, &s3, &dim, &e), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(e.msg, "varies");
+}
+
+int main(void)
+{
+    test_parse();
+    test_resolve();
+    test_pool();
+    return check_report("test_taps");
+}
