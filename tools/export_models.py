@@ -1,0 +1,674 @@
+#!/usr/bin/env python3
+"""Export models to TorchScript for libfeat, with a JSON side-car.
+
+    export_models.py vgg16    [--random-init] [--export script|trace] -o vgg16.pt
+    export_models.py resnet50 [--weights FILE | --random-init] -o resnet50.pt
+    export_models.py resnet18 --random-init -o resnet18.pt
+    export_models.py bert --hf DIR -o minilm.pt
+    export_models.py bert --bert-config small --vocab vocab.txt --random-init -o tiny.pt
+
+Writes OUT.pt (TorchScript), OUT.json (side-car, see docs/models.md) and, for text
+models, OUT.vocab.txt and OUT.config.json (the Hugging Face config the model was built
+from, used by tests/model/reference.py to rebuild the eager model).
+
+Never downloads anything: pretrained torchvision weights are taken from the local torch
+hub cache ($TORCH_HOME/hub/checkpoints, torchvision's file names) or --weights FILE;
+Hugging Face models from a local folder (--hf DIR). Otherwise --random-init is required.
+
+Export with the same (or an older) PyTorch than the runtime: TorchScript archives written
+by a newer PyTorch may not load in libtorch 1.13.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import warnings
+
+warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FORMAT = "libfeat-model"
+FORMAT_VERSION = 1
+
+IMAGE_FAMILIES = ("vgg16", "resnet50", "resnet18")
+ALL_FAMILIES = IMAGE_FAMILIES + ("bert",)
+
+# Default taps: the seed use (Keras include_top=False feature maps, flattened; BERT [CLS]).
+DEFAULT_TAPS = {
+    "vgg16": "features.30:flatten",   # last MaxPool2d = Keras VGG16 block5_pool, 512x7x7
+    "resnet50": "layer4:flatten",     # last conv stage = Keras ResNet50 conv5_block3_out, 2048x7x7
+    "resnet18": "layer4:flatten",     # same position for the small test model, 512x7x7
+    "bert": "encoder.layer.-1:cls",   # [CLS] of the last encoder layer
+}
+
+# torchvision weight enums whose checkpoints we accept (file name -> preset numbers).
+# VGG16_Weights.IMAGENET1K_FEATURES is left out on purpose: different normalization
+# (0..255 input) and NaN classifier weights.
+TV_WEIGHTS = {
+    "vgg16": ("VGG16_Weights", ("IMAGENET1K_V1",)),
+    "resnet50": ("ResNet50_Weights", ("IMAGENET1K_V2", "IMAGENET1K_V1")),  # DEFAULT first
+    "resnet18": ("ResNet18_Weights", ("IMAGENET1K_V1",)),
+}
+
+SMALL_BERT = {
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "intermediate_size": 256,
+    "max_position_embeddings": 128,
+    "type_vocab_size": 2,
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def loud(msg):
+    bar = "!" * 78
+    log(f"{bar}\n!! {msg}\n{bar}")
+
+
+class ExportError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------
+# torchvision
+
+
+def tv_weight_candidates(family):
+    """[(enum member, file name, resize, crop)] in preference order."""
+    import torchvision.models as tvm
+
+    enum_name, members = TV_WEIGHTS[family]
+    enum = getattr(tvm, enum_name)
+    out = []
+    for name in members:
+        w = enum[name]
+        t = w.transforms()
+        out.append((w, os.path.basename(w.url), int(t.resize_size[0]), int(t.crop_size[0])))
+    return out
+
+
+def hub_checkpoint_dir():
+    import torch
+
+    return os.path.join(torch.hub.get_dir(), "checkpoints")
+
+
+def load_state_dict_file(path):
+    import torch
+
+    sd = torch.load(path, map_location="cpu")
+    if isinstance(sd, dict):
+        for key in ("state_dict", "model"):
+            if key in sd and isinstance(sd[key], dict):
+                sd = sd[key]
+                break
+    if hasattr(sd, "state_dict") and not isinstance(sd, dict):
+        sd = sd.state_dict()
+    if not isinstance(sd, dict):
+        raise ExportError(f"{path}: not a state dict")
+    # DataParallel checkpoints
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def randomize_batchnorm(model, gen):
+    """torchvision initialises BN as identity (mean 0, var 1, weight 1, bias 0); give the
+    statistics seeded non-trivial values so that tests notice a wrong or missing BN
+    (e.g. after freezing folds BN into conv)."""
+    import torch
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                n = m.num_features
+                m.weight.copy_(0.5 + torch.rand(n, generator=gen))
+                m.bias.copy_(0.1 * torch.randn(n, generator=gen))
+                m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
+
+
+def build_torchvision(args):
+    """Returns (eager model in eval mode, info dict)."""
+    import torch
+    import torchvision.models as tvm
+
+    family = args.model
+    ctor = getattr(tvm, family)
+    cands = tv_weight_candidates(family)
+    resize, crop = 256, 224
+    weights_file = None
+    if args.weights:
+        weights_file = args.weights
+        if not os.path.isfile(weights_file):
+            raise ExportError(f"--weights {weights_file}: no such file")
+        base = os.path.basename(weights_file)
+        for _w, fname, rs, cr in cands:
+            if fname == base:
+                resize, crop = rs, cr
+                break
+        else:
+            log(f"note: {base} is not a torchvision file name for {family}; "
+                f"assuming resize {resize} / crop {crop} (override with --resize/--crop)")
+    elif not args.random_init:
+        ckdir = hub_checkpoint_dir()
+        for _w, fname, rs, cr in cands:
+            p = os.path.join(ckdir, fname)
+            if os.path.isfile(p):
+                weights_file, resize, crop = p, rs, cr
+                break
+        if weights_file is None:
+            names = ", ".join(c[1] for c in cands)
+            raise ExportError(
+                f"no pretrained weights for {family} in {ckdir} (looked for {names}); "
+                f"pass --weights FILE, put the file there, or use --random-init "
+                f"(seeded random weights)")
+
+    torch.manual_seed(args.seed)
+    model = ctor(weights=None)  # torchvision >= 0.13 API; never downloads
+    if weights_file:
+        sd = load_state_dict_file(weights_file)
+        model.load_state_dict(sd, strict=True)
+        weights = "pretrained"
+        log(f"loaded pretrained weights from {weights_file}")
+    else:
+        gen = torch.Generator().manual_seed(args.seed + 1)
+        randomize_batchnorm(model, gen)
+        weights = "random-init"
+        loud(f"{family}: RANDOM weights (seed {args.seed}), NOT pretrained. "
+             f"Features are meaningless except for testing.")
+    model.eval()
+    if args.resize:
+        resize = args.resize
+    if args.crop:
+        crop = args.crop
+    preset = args.preset or "torchvision"
+    if preset == "keras-vgg16":
+        resize, crop = 224, 224
+        if family != "vgg16" or weights == "pretrained":
+            log("note: preset keras-vgg16 (caffe BGR mean subtraction) does not match "
+                "torchvision-trained weights; it is meant for Keras-compatible pipelines")
+    info = {
+        "weights": weights,
+        "weights_file": os.path.basename(weights_file) if weights_file else None,
+        "image": {"preset": preset, "resize": resize, "crop": crop},
+    }
+    return model, info
+
+
+def export_torchvision(model, args):
+    import torch
+
+    if args.export == "script":
+        return torch.jit.script(model)
+    s = args.trace_size
+    example = torch.randn(1, 3, s, s)
+    check = [(torch.randn(2, 3, s + 32, s + 32),)]
+    with torch.no_grad():
+        return torch.jit.trace(model, example, check_inputs=check)
+
+
+# --------------------------------------------------------------------------------------
+# BERT (Hugging Face)
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_tokenizer_flags(d):
+    """(lowercase, strip_accents, handle_chinese_chars) for a HF model folder.
+    tokenizer.json's normalizer is what the fast tokenizer really runs; fall back to
+    tokenizer_config.json, then BertTokenizer's defaults."""
+    lower, strip, chinese, src = True, None, True, "BertTokenizer defaults"
+    tc = os.path.join(d, "tokenizer_config.json")
+    if os.path.isfile(tc):
+        cfg = _read_json(tc)
+        lower = bool(cfg.get("do_lower_case", lower))
+        strip = cfg.get("strip_accents", strip)
+        chinese = bool(cfg.get("tokenize_chinese_chars", chinese))
+        src = "tokenizer_config.json"
+    tj = os.path.join(d, "tokenizer.json")
+    if os.path.isfile(tj):
+        norm = (_read_json(tj) or {}).get("normalizer") or {}
+        if norm.get("type") == "BertNormalizer":
+            tl = bool(norm.get("lowercase", lower))
+            ts = norm.get("strip_accents", strip)
+            tch = bool(norm.get("handle_chinese_chars", chinese))
+            if src == "tokenizer_config.json" and (tl, ts, tch) != (lower, strip, chinese):
+                log(f"note: tokenizer.json normalizer {(tl, ts, tch)} differs from "
+                    f"tokenizer_config.json {(lower, strip, chinese)}; using tokenizer.json")
+            lower, strip, chinese, src = tl, ts, tch, "tokenizer.json"
+    if strip is not None:
+        strip = bool(strip)
+    return lower, strip, chinese, src
+
+
+def read_sentence_transformers(d):
+    """Pooling / max_seq_length / normalize of a sentence-transformers folder, or None."""
+    mj = os.path.join(d, "modules.json")
+    if not os.path.isfile(mj):
+        return None
+    info = {"max_seq_length": None, "pooling": None, "normalize": False}
+    sb = os.path.join(d, "sentence_bert_config.json")
+    if os.path.isfile(sb):
+        info["max_seq_length"] = _read_json(sb).get("max_seq_length")
+    for mod in _read_json(mj):
+        typ = mod.get("type", "")
+        if typ.endswith("models.Pooling"):
+            pc = os.path.join(d, mod.get("path", ""), "config.json")
+            if os.path.isfile(pc):
+                p = _read_json(pc)
+                if p.get("pooling_mode_cls_token"):
+                    info["pooling"] = "cls"
+                elif p.get("pooling_mode_mean_tokens"):
+                    info["pooling"] = "mean"
+                elif p.get("pooling_mode_max_tokens"):
+                    info["pooling"] = "max"
+                elif p.get("pooling_mode_mean_sqrt_len_tokens"):
+                    info["pooling"] = "mean_sqrt_len"
+        elif typ.endswith("models.Normalize"):
+            info["normalize"] = True
+    return info
+
+
+def parse_bert_config(spec):
+    """'small', a config.json path, or comma-separated key=value HF config overrides,
+    e.g. 'small,num_hidden_layers=2'."""
+    cfg = {}
+    for part in [p.strip() for p in spec.split(",") if p.strip()]:
+        if part == "small":
+            cfg.update(SMALL_BERT)
+        elif "=" in part:
+            k, v = part.split("=", 1)
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
+            cfg[k.strip()] = v
+        elif os.path.isfile(part):
+            cfg.update(_read_json(part))
+        else:
+            raise ExportError(f"--bert-config: '{part}' is neither 'small', key=value nor a file")
+    return cfg
+
+
+def _attn_kwargs():
+    import transformers
+    from packaging.version import Version
+
+    # attn_implementation exists since transformers 4.36; eager attention keeps the graph
+    # free of aten::scaled_dot_product_attention, which libtorch 1.13 does not know.
+    if Version(transformers.__version__.split("+")[0]) >= Version("4.36"):
+        return {"attn_implementation": "eager"}
+    return {}
+
+
+def count_vocab(path):
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for _ in f)
+
+
+def build_bert(args):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    st = None
+    if args.hf:
+        d = args.hf
+        if not os.path.isfile(os.path.join(d, "config.json")):
+            raise ExportError(f"--hf {d}: no config.json (expects a local model folder)")
+        vocab = args.vocab or os.path.join(d, "vocab.txt")
+        if not os.path.isfile(vocab):
+            raise ExportError(f"no vocab: {vocab} (pass --vocab)")
+        lower, strip, chinese, tsrc = read_tokenizer_flags(d)
+        st = read_sentence_transformers(d)
+        if args.random_init:
+            config = BertConfig.from_pretrained(d, torchscript=True, **_attn_kwargs())
+            torch.manual_seed(args.seed)
+            model = BertModel(config)
+            weights = "random-init"
+        else:
+            model, linfo = BertModel.from_pretrained(
+                d, torchscript=True, output_loading_info=True, **_attn_kwargs())
+            missing = [k for k in linfo.get("missing_keys", [])]
+            if missing:
+                raise ExportError(f"{d}: weights missing for {missing[:8]}"
+                                  f"{' ...' if len(missing) > 8 else ''} "
+                                  f"(they would be random); not exporting")
+            unexpected = linfo.get("unexpected_keys", [])
+            if unexpected:
+                log(f"note: ignored {len(unexpected)} unexpected keys, e.g. {unexpected[:3]}")
+            weights = "pretrained"
+            config = model.config
+    elif args.bert_config:
+        if not args.random_init:
+            raise ExportError("--bert-config builds a model without weights: add --random-init")
+        if not args.vocab:
+            raise ExportError("--bert-config needs --vocab FILE (vocab.txt)")
+        vocab = args.vocab
+        cfg = parse_bert_config(args.bert_config)
+        cfg["vocab_size"] = count_vocab(vocab)
+        cfg["torchscript"] = True
+        config = BertConfig(**cfg, **_attn_kwargs())
+        torch.manual_seed(args.seed)
+        model = BertModel(config)
+        weights = "random-init"
+        lower = not args.cased
+        strip = None
+        chinese = True
+        tsrc = "command line"
+    else:
+        raise ExportError("bert needs --hf DIR or --bert-config SPEC --vocab FILE --random-init")
+
+    nv = count_vocab(vocab)
+    if nv != config.vocab_size:
+        raise ExportError(f"vocab {vocab} has {nv} lines but the model has vocab_size "
+                          f"{config.vocab_size}")
+    if weights == "random-init":
+        loud(f"bert: RANDOM weights (seed {args.seed}), NOT pretrained. "
+             f"Features are meaningless except for testing.")
+    model.eval()
+    max_length = int(config.max_position_embeddings)
+    if st and st.get("max_seq_length"):
+        max_length = min(max_length, int(st["max_seq_length"]))
+    if args.max_length:
+        max_length = args.max_length
+    pooling = (st or {}).get("pooling") or "cls"
+    info = {
+        "weights": weights,
+        "weights_file": None,
+        "vocab_src": vocab,
+        "config": config,
+        "text": {
+            "lowercase": lower,
+            "strip_accents": strip,
+            "handle_chinese_chars": chinese,
+            "max_length": max_length,
+            "pooling_hint": pooling,
+            "normalize_hint": bool((st or {}).get("normalize", False)),
+            "tokenizer_flags_from": tsrc,
+        },
+        "sentence_transformers": st is not None,
+    }
+    return model, info
+
+
+def bert_example(vocab_size, batch, seq, gen, pad_last=True):
+    """(input_ids, attention_mask, token_type_ids), int64, with some padding."""
+    import torch
+
+    ids = torch.randint(1000 if vocab_size > 2000 else 5, vocab_size, (batch, seq), generator=gen)
+    ids[:, 0] = 101 if vocab_size > 102 else 2
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    tt = torch.zeros(batch, seq, dtype=torch.long)
+    if pad_last and batch > 1:
+        cut = max(2, seq // 2)
+        mask[-1, cut:] = 0
+        ids[-1, cut:] = 0
+    if seq > 4:
+        tt[:, seq // 2:] = 1
+    return ids, mask, tt
+
+
+def export_bert(model, args):
+    import torch
+
+    if args.export != "trace":
+        raise ExportError("BERT can only be traced (--export trace); Hugging Face models "
+                          "are not scriptable")
+    gen = torch.Generator().manual_seed(1234)
+    vs = model.config.vocab_size
+    example = bert_example(vs, 2, 16, gen)
+    maxpos = model.config.max_position_embeddings
+    check = [bert_example(vs, 3, min(37, maxpos), gen), bert_example(vs, 1, 5, gen)]
+    with torch.no_grad():
+        return torch.jit.trace(model, example, check_inputs=check)
+
+
+# --------------------------------------------------------------------------------------
+# checks
+
+
+def first_tensor(out):
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    return out
+
+
+def check_export(path, model, family, args, info):
+    import torch
+
+    t0 = time.time()
+    loaded = torch.jit.load(path, map_location="cpu")
+    loaded.eval()
+    gen = torch.Generator().manual_seed(4321)
+    if family == "bert":
+        inputs = [bert_example(model.config.vocab_size, 2, 23, gen)]
+    else:
+        s = args.check_size
+        inputs = [(torch.randn(2, 3, s, s, generator=gen),)]
+    worst = 0.0
+    for inp in inputs:
+        with torch.no_grad():
+            a = first_tensor(model(*inp))
+            b = first_tensor(loaded(*inp))
+        if a.shape != b.shape:
+            raise ExportError(f"check: shape {tuple(b.shape)} != eager {tuple(a.shape)}")
+        d = (a - b).abs().max().item()
+        scale = a.abs().max().item()
+        worst = max(worst, d)
+        log(f"check: jit.load vs eager, output {tuple(a.shape)}: max abs diff {d:.3g} "
+            f"(max |out| {scale:.3g})")
+    if info.get("sentence_transformers") and info["weights"] == "pretrained":
+        check_sentence_transformers(loaded, args.hf, info)
+    log(f"check: done in {time.time() - t0:.1f}s")
+    tol = 1e-4
+    if worst > tol * max(1.0, scale):
+        raise ExportError(f"check failed: max abs diff {worst:.3g}")
+    return worst
+
+
+def check_sentence_transformers(loaded, d, info):
+    """Traced model + HF tokenizer vs. sentence-transformers' token embeddings and final
+    embeddings."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertTokenizerFast
+
+    sents = ["A man is eating food.", "Ünïcödé café – naïve façade!", "x",
+             "The quick brown fox jumps over the lazy dog. " * 3]
+    st = SentenceTransformer(d, device="cpu")
+    tok = BertTokenizerFast.from_pretrained(d)
+    enc = tok(sents, padding=True, truncation=True, max_length=info["text"]["max_length"],
+              return_tensors="pt")
+    with torch.no_grad():
+        h = loaded(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])[0]
+    tok_st = st.encode(sents, output_value="token_embeddings", convert_to_numpy=False)
+    worst = 0.0
+    for i, t in enumerate(tok_st):
+        n = t.shape[0]
+        worst = max(worst, (h[i, :n] - t).abs().max().item())
+    m = enc["attention_mask"].unsqueeze(-1).float()
+    pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    if info["text"]["normalize_hint"]:
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    emb = torch.from_numpy(st.encode(sents, convert_to_numpy=True))
+    d2 = (pooled - emb).abs().max().item()
+    log(f"check: vs sentence-transformers: token embeddings max abs diff {worst:.3g}, "
+        f"sentence embeddings ({info['text']['pooling_hint']} pooling"
+        f"{' + L2 normalize' if info['text']['normalize_hint'] else ''}) {d2:.3g}")
+    if worst > 1e-4 or d2 > 1e-5:
+        raise ExportError("check failed against sentence-transformers")
+
+
+# --------------------------------------------------------------------------------------
+
+
+def versions(family):
+    import torch
+
+    parts = [f"torch {torch.__version__}"]
+    if family == "bert":
+        import transformers
+        parts.append(f"transformers {transformers.__version__}")
+    else:
+        import torchvision
+        parts.append(f"torchvision {torchvision.__version__}")
+    return ", ".join(parts)
+
+
+def stem_of(out):
+    return out[:-3] if out.endswith(".pt") else out
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="export_models.py",
+        description="Export a torchvision or Hugging Face BERT model to TorchScript "
+                    "plus a libfeat JSON side-car (OUT.json).")
+    p.add_argument("model", choices=ALL_FAMILIES, help="model family")
+    p.add_argument("-o", "--output", required=True, help="output file, e.g. models/vgg16.pt")
+    p.add_argument("--export", choices=("script", "trace"),
+                   help="torch.jit.script or torch.jit.trace (default: script for "
+                        "torchvision, trace for BERT, which cannot be scripted)")
+    p.add_argument("--random-init", action="store_true",
+                   help="seeded random weights (required when no pretrained weights are found)")
+    p.add_argument("--seed", type=int, default=0, help="seed for --random-init (default 0)")
+    p.add_argument("--check", action="store_true",
+                   help="reload with torch.jit.load and compare with the eager model")
+    p.add_argument("--taps", help="override default_taps in the side-car")
+    g = p.add_argument_group("image models")
+    g.add_argument("--weights", help="torchvision state-dict file (default: look in the "
+                                     "torch hub cache under torchvision's file name)")
+    g.add_argument("--preset", choices=("torchvision", "keras-vgg16"),
+                   help="preprocessing preset recorded in the side-car (default torchvision)")
+    g.add_argument("--resize", type=int, help="side-car resize (default from the weights: "
+                                              "256, ResNet50 V2 232)")
+    g.add_argument("--crop", type=int, help="side-car center crop (default 224)")
+    g.add_argument("--trace-size", type=int, default=224,
+                   help="example image size for --export trace (default 224)")
+    g.add_argument("--check-size", type=int, default=224,
+                   help="image size for --check (default 224)")
+    g = p.add_argument_group("text models")
+    g.add_argument("--hf", metavar="DIR", help="local Hugging Face / sentence-transformers "
+                                               "model folder (config.json + weights + vocab.txt)")
+    g.add_argument("--bert-config", metavar="SPEC",
+                   help="random-init BERT: 'small' (hidden 64, 4 layers, 4 heads), a "
+                        "config.json, and/or key=value overrides: 'small,num_hidden_layers=2'")
+    g.add_argument("--vocab", help="vocab.txt (default DIR/vocab.txt with --hf)")
+    g.add_argument("--cased", action="store_true",
+                   help="with --bert-config: the vocab is cased (no lowercasing)")
+    g.add_argument("--max-length", type=int, help="override text.max_length")
+    a = p.parse_args(argv)
+    if a.model == "bert":
+        if a.export is None:
+            a.export = "trace"
+        if a.weights:
+            p.error("--weights is for image models; use --hf DIR for BERT")
+    else:
+        if a.export is None:
+            a.export = "script"
+        if a.hf or a.bert_config:
+            p.error("--hf/--bert-config are for the bert family")
+        if a.weights and a.random_init:
+            p.error("--weights and --random-init exclude each other")
+    return a
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+
+    out = args.output
+    if not out.endswith(".pt"):
+        log("note: output does not end in .pt; side-car is OUT + .json")
+    stem = stem_of(out)
+    odir = os.path.dirname(os.path.abspath(out))
+    os.makedirs(odir, exist_ok=True)
+    torch.set_grad_enabled(False)
+
+    t0 = time.time()
+    family = args.model
+    if family == "bert":
+        model, info = build_bert(args)
+    else:
+        model, info = build_torchvision(args)
+    t1 = time.time()
+    log(f"built {family} ({info['weights']}) in {t1 - t0:.1f}s; exporting with torch.jit."
+        f"{args.export} ...")
+    if family == "bert":
+        jm = export_bert(model, args)
+    else:
+        jm = export_torchvision(model, args)
+    tmp = out + ".tmp"
+    jm.save(tmp)
+    os.replace(tmp, out)
+    t2 = time.time()
+
+    side = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "family": family,
+        "input": "text" if family == "bert" else "image",
+        "export": args.export,
+        "weights": info["weights"],
+        "seed": args.seed if info["weights"] == "random-init" else None,
+        "default_taps": args.taps or DEFAULT_TAPS[family],
+    }
+    if family == "bert":
+        vocab_name = os.path.basename(stem) + ".vocab.txt"
+        cfg_name = os.path.basename(stem) + ".config.json"
+        shutil.copyfile(info["vocab_src"], os.path.join(odir, vocab_name))
+        info["config"].to_json_file(os.path.join(odir, cfg_name))
+        text = dict(info["text"])
+        text["vocab"] = vocab_name
+        side["text"] = {k: text[k] for k in ("vocab", "lowercase", "strip_accents",
+                                               "handle_chinese_chars", "max_length",
+                                               "pooling_hint", "normalize_hint")}
+        side["hf_config"] = cfg_name
+        c = info["config"]
+        side["hidden_size"] = int(c.hidden_size)
+        side["num_layers"] = int(c.num_hidden_layers)
+        side["inputs"] = ["input_ids", "attention_mask", "token_type_ids"]
+    else:
+        side["image"] = info["image"]
+        side["weights_file"] = info["weights_file"]
+    side["source"] = versions(family)
+    json_path = stem + ".json"
+    write_json(json_path, side)
+
+    size = os.path.getsize(out)
+    log(f"wrote {out} ({size / 1e6:.1f} MB) and {json_path}; build {t1 - t0:.1f}s, "
+        f"export+save {t2 - t1:.1f}s")
+    if args.check:
+        check_export(out, model, family, args, info)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ExportError as e:
+        log(f"export_models.py: error: {e}")
+        sys.exit(2)
