@@ -586,6 +586,9 @@ def parse_args(argv):
             a.export = "trace"
         if a.weights:
             p.error("--weights is for image models; use --hf DIR for BERT")
+        if a.export != "trace":
+            p.error("BERT can only be traced (--export trace): Hugging Face models are not "
+                    "scriptable")
     else:
         if a.export is None:
             a.export = "script"

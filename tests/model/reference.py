@@ -21,6 +21,7 @@ taps_reference() also accepts ranges "encoder.layer.-4..-1" (inclusive, expanded
 import json
 import os
 import re
+from typing import NamedTuple
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -38,7 +39,7 @@ __all__ = [
     "pool", "pool_flatten", "pool_gap", "pool_gmp", "pool_cls", "pool_mean", "pool_max",
     "parse_tap_spec", "taps_reference",
     "preprocess_torchvision", "preprocess_keras_vgg16",
-    "bert_tokenizer", "bert_inputs", "sentence_transformers_embed",
+    "bert_tokenizer", "BertInputs", "bert_inputs", "sentence_transformers_embed",
 ]
 
 
@@ -395,18 +396,29 @@ def bert_tokenizer(model_pt_path):
         tokenize_chinese_chars=t.get("handle_chinese_chars", True))
 
 
+class BertInputs(NamedTuple):
+    """Positional inputs of an exported BERT, int64 torch tensors [B,S]."""
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    token_type_ids: torch.Tensor
+
+
 def bert_inputs(model_pt_path, sentences, max_length=None, pad_to=None):
-    """Tokenize with the HF fast tokenizer -> dict of int64 numpy arrays input_ids,
-    attention_mask, token_type_ids [B,S]; padded to the longest (or to `pad_to`),
-    truncated to max_length (default: the side-car's text.max_length)."""
+    """Tokenize with the HF fast tokenizer configured from the side-car ->
+    BertInputs(input_ids, attention_mask, token_type_ids), a named tuple of int64 torch
+    tensors [B,S] (unpack it, or pass it straight to hook_taps / the model); padded to the
+    longest sentence (or to `pad_to`), truncated to max_length (default: the side-car's
+    text.max_length)."""
     side = load_sidecar(model_pt_path)
     tok = bert_tokenizer(model_pt_path)
     ml = max_length or side["text"]["max_length"]
-    kw = {"padding": "max_length", "max_length": pad_to} if pad_to else {"padding": True}
-    enc = tok(list(sentences), truncation=True, return_tensors="np",
-              **({"max_length": ml} if not pad_to else {}), **kw)
-    return {k: enc[k].astype(np.int64)
-            for k in ("input_ids", "attention_mask", "token_type_ids")}
+    if pad_to:
+        kw = {"padding": "max_length", "max_length": pad_to}
+    else:
+        kw = {"padding": True, "max_length": ml}
+    enc = tok(list(sentences), truncation=True, return_tensors="np", **kw)
+    return BertInputs(*(torch.from_numpy(enc[k].astype(np.int64))
+                        for k in ("input_ids", "attention_mask", "token_type_ids")))
 
 
 def sentence_transformers_embed(model_dir, sentences, output_value="sentence_embedding",

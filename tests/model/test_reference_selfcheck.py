@@ -174,10 +174,10 @@ def test_load_eager_bert_reproduces_jit(tiny_bert):
     jm = torch.jit.load(str(tiny_bert))
     em = R.load_eager(tiny_bert)
     enc = R.bert_inputs(tiny_bert, ["hello world!", "the cat runs fast, the dog is a cat."])
-    assert enc["input_ids"][0, 0] == 101 and enc["attention_mask"][0].sum() < \
-        enc["attention_mask"][1].sum()
-    ids, mask, tt = (torch.from_numpy(enc[k]) for k in
-                     ("input_ids", "attention_mask", "token_type_ids"))
+    ids, mask, tt = enc
+    assert ids.dtype == torch.int64 and ids.shape == mask.shape == tt.shape
+    assert ids[0, 0] == 101 and mask[0].sum() < mask[1].sum()
+    assert ids[0, int(mask[0].sum()) - 1] == 102 and ids[0, -1] == 0  # [SEP], then [PAD]
     with torch.no_grad():
         a = jm(ids, mask, tt)[0]
         b = em(ids, mask, tt)[0]
@@ -265,12 +265,11 @@ def test_minilm_matches_sentence_transformers(tmp):
     enc = R.bert_inputs(out, sents)
     jm = torch.jit.load(str(out))
     with torch.no_grad():
-        h = jm(*(torch.from_numpy(enc[k]) for k in
-                 ("input_ids", "attention_mask", "token_type_ids")))[0].numpy()
-    v = R.pool(h, "mean", enc["attention_mask"])
+        h = jm(*enc)[0].numpy()
+    v = R.pool(h, "mean", enc.attention_mask)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     st = R.sentence_transformers_embed(MINILM, sents)
     np.testing.assert_allclose(v, st, atol=2e-6)
     em = R.load_eager(out)
     ref = R.taps_reference(em, enc, "encoder.layer.-1:mean")
-    np.testing.assert_allclose(ref, R.pool(h, "mean", enc["attention_mask"]), atol=1e-5)
+    np.testing.assert_allclose(ref, R.pool(h, "mean", enc.attention_mask), atol=1e-5)
