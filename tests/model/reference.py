@@ -202,6 +202,7 @@ def hook_taps(module, inputs, paths):
                         "use load_eager(path) for the eager twin")
     if isinstance(paths, str):
         paths = [paths]
+    paths = list(dict.fromkeys(paths))
     state = {}
     handles = []
     try:
