@@ -20,6 +20,7 @@
 
 #include <dlfcn.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -388,12 +389,16 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
     });
 }
 
-static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, feat_shim_outputs **out, feat_error *err)
+static void apply_threads(bool blas_heavy);
+
+static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, bool blas_heavy, feat_shim_outputs **out,
+                       feat_error *err)
 {
     *out = nullptr;
     return guarded(err, "running the model", [&] {
         if (!m->n_taps)
             throw ShimError(FEAT_E_STATE, "the model has no taps prepared");
+        apply_threads(blas_heavy);
         c10::InferenceMode guard;
         auto method = m->module.get_method(m->method);
         c10::IValue r = method(std::move(inputs));
@@ -425,7 +430,7 @@ feat_status feat_shim_run_image(feat_shim_model *m, const float *x, int64_t b, i
         at::Tensor t = torch::from_blob(const_cast<float *>(x), {b, c, h, w}, torch::kFloat32);
         in.push_back(m->device.is_cpu() ? t : t.to(m->device, /*non_blocking=*/false));
     });
-    return st != FEAT_OK ? st : run(m, std::move(in), out, err);
+    return st != FEAT_OK ? st : run(m, std::move(in), false, out, err);
 }
 
 feat_status feat_shim_run_text(feat_shim_model *m, const int64_t *ids, const int64_t *mask, const int64_t *types,
@@ -441,7 +446,7 @@ feat_status feat_shim_run_text(feat_shim_model *m, const int64_t *ids, const int
             in.push_back(m->device.is_cpu() ? t : t.to(m->device));
         }
     });
-    return st != FEAT_OK ? st : run(m, std::move(in), out, err);
+    return st != FEAT_OK ? st : run(m, std::move(in), true, out, err);
 }
 
 size_t feat_shim_outputs_n(const feat_shim_outputs *o) { return o ? o->tensors.size() : 0; }
@@ -468,35 +473,52 @@ void feat_shim_outputs_free(feat_shim_outputs *o)
     }
 }
 
-// OpenBLAS keeps its own thread pool, separate from ATen's; both are sized here.
-static void set_blas_threads(int n)
+// Threads. One budget (feat_global_set_threads) governs ATen's intra-op pool and OpenBLAS's
+// pool, which otherwise oversubscribe the cores: ATen's OpenMP workers keep spinning while
+// OpenBLAS's threads compute. Measured on 2 cores (docs/performance.md): conv models run
+// best with ATen = budget (oneDNN convolutions; ResNet50 70 ms vs 144 ms with 1 thread);
+// transformer encoders, whose time is in OpenBLAS GEMMs, with ATen = 1 and OpenBLAS =
+// budget (MiniLM 8x128: 272 ms, vs 572 ms with both pools at 2).
+static std::atomic<int32_t> g_budget{0};
+static std::atomic<int32_t> g_blas_threads{0};
+
+static int32_t default_budget()
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > 8 ? 8 : (int32_t)cores;
+}
+
+static int32_t budget()
+{
+    int32_t n = g_budget.load();
+    return n ? n : default_budget();
+}
+
+static void set_blas_threads(int32_t n)
 {
     using setter = void (*)(int);
+    if (g_blas_threads.exchange(n) == n)
+        return;
     if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
         f(n);
 }
 
-static std::atomic<int32_t> g_threads{0};
+// ATen's thread count lives in each calling thread's OpenMP state, so it is checked and set
+// on the thread that runs the model.
+static void apply_threads(bool blas_heavy)
+{
+    int32_t n = budget();
+    int32_t aten = blas_heavy ? 1 : n;
+    if (at::get_num_threads() != aten)
+        at::set_num_threads(aten);
+    set_blas_threads(n);
+}
 
 feat_status feat_shim_set_threads(int32_t n, feat_error *err)
 {
-    return guarded(err, "setting threads", [&] {
-        at::set_num_threads(n);
-        set_blas_threads(n);
-        g_threads.store(n);
-    });
+    return guarded(err, "setting threads", [&] { g_budget.store(n); });
 }
 
-int32_t feat_shim_threads(void)
-{
-    int32_t n = g_threads.load();
-    if (n)
-        return n;
-    try {
-        return at::get_num_threads();
-    } catch (...) {
-        return 1;
-    }
-}
+int32_t feat_shim_threads(void) { return budget(); }
 
 } // extern "C"

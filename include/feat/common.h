@@ -90,12 +90,13 @@ FEAT_API int32_t feat_version_number(void);
 FEAT_API int32_t feat_abi_version(void);
 
 /**
- * Sets the number of CPU threads used for inference, process-wide: the ATen intra-op pool
- * and the BLAS pool together (they oversubscribe the cores when both are left at their
- * defaults; docs/performance.md has the measurements).
+ * Sets the number of CPU cores inference may use, process-wide. The budget governs both
+ * the ATen intra-op pool and the BLAS pool, which oversubscribe the cores when each is
+ * left at its own default: image (convolution) models run with ATen = n threads, text
+ * (transformer) models with ATen = 1 and BLAS = n, the split measured fastest for each
+ * (docs/performance.md).
  *
- * @param n  threads; 0 restores the default (the number of online cores, at most 8 -- see
- *           docs/performance.md for the measurement behind it).
+ * @param n  cores; 0 restores the default (the number of online cores, at most 8).
  * @return FEAT_OK, FEAT_E_INVALID_ARGUMENT for n < 0 or n > 1024,
  *         FEAT_E_UNSUPPORTED when the library was built without an inference backend.
  * Thread-safety: process-wide; call it before extractors run, not while they run.
