@@ -1,0 +1,260 @@
+#include "text/vocab.h"
+
+#include "text/text_internal.h"
+#include "text/unicode.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Nodes with more children than this get a dense table: a linear scan beats a table lookup
+ * only for a handful of children, and few nodes (root, "##", common first letters) are wide. */
+#define DENSE_THRESHOLD 12
+
+void feat_vocab_free(feat_vocab *v)
+{
+    if (!v)
+        return;
+    free(v->pool);
+    free(v->offset);
+    free(v->length);
+    free(v->shadowed);
+    free(v->nodes);
+    free(v->dense);
+    memset(v, 0, sizeof *v);
+}
+
+static feat_status read_file(const char *path, char **data, size_t *size, feat_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        return feat_error_set(err, e == ENOENT ? FEAT_E_NOT_FOUND : FEAT_E_IO, "cannot open vocabulary '%s': %s", path,
+                              strerror(e));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return feat_error_set(err, FEAT_E_IO, "vocabulary '%s' is not a regular file", path);
+    }
+    if ((unsigned long long)st.st_size > FEAT_VOCAB_MAX_FILE_BYTES) {
+        fclose(f);
+        return feat_error_set(err, FEAT_E_LIMIT, "vocabulary '%s' has %lld bytes, more than the limit of %u", path,
+                              (long long)st.st_size, FEAT_VOCAB_MAX_FILE_BYTES);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory reading vocabulary '%s' (%zu bytes)", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || got != n) {
+        free(buf);
+        return feat_error_set(err, FEAT_E_IO, "reading vocabulary '%s' failed after %zu of %zu bytes", path, got, n);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *size = n;
+    return FEAT_OK;
+}
+
+/* Sort key for building the trie: token bytes, then line (so the last duplicate comes last). */
+typedef struct entry {
+    const char *s;
+    uint32_t len;
+    uint32_t id;
+} entry;
+
+static int cmp_entry(const void *pa, const void *pb)
+{
+    const entry *a = pa, *b = pb;
+    uint32_t m = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->s, b->s, m);
+    if (c)
+        return c;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    return a->id < b->id ? -1 : (a->id > b->id);
+}
+
+/* Build state per node while the BFS runs: the sorted entries [lo, hi) below it, at depth. */
+typedef struct build_range {
+    uint32_t lo, hi, depth;
+} build_range;
+
+static feat_status build_trie(feat_vocab *v, entry *e, size_t n, feat_error *err)
+{
+    /* Upper bound on nodes: one per token byte plus the root. */
+    size_t max_nodes = 1;
+    for (size_t i = 0; i < n; i++)
+        max_nodes += e[i].len;
+    v->nodes = calloc(max_nodes, sizeof *v->nodes);
+    build_range *r = malloc(max_nodes * sizeof *r);
+    if (!v->nodes || !r) {
+        free(r);
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory building the vocabulary trie (%zu nodes)", max_nodes);
+    }
+    v->nodes[0] = (feat_trie_node){.first = 0, .dense = FEAT_TRIE_NONE, .id = -1};
+    r[0] = (build_range){0, (uint32_t)n, 0};
+    size_t count = 1, n_dense = 0;
+    for (size_t q = 0; q < count; q++) {
+        uint32_t lo = r[q].lo, hi = r[q].hi, d = r[q].depth;
+        /* Entries that end exactly here come first (shorter sorts first); the last one is the
+         * last line with this string, which HF's HashMap insert keeps. */
+        while (lo < hi && e[lo].len == d) {
+            v->nodes[q].id = (int32_t)e[lo].id;
+            lo++;
+        }
+        v->nodes[q].first = (uint32_t)count;
+        uint32_t i = lo;
+        while (i < hi) {
+            uint8_t b = (uint8_t)e[i].s[d];
+            uint32_t j = i + 1;
+            while (j < hi && (uint8_t)e[j].s[d] == b)
+                j++;
+            v->nodes[count] = (feat_trie_node){.dense = FEAT_TRIE_NONE, .id = -1, .label = b};
+            r[count] = (build_range){i, j, d + 1};
+            count++;
+            i = j;
+        }
+        size_t nc = count - v->nodes[q].first;
+        v->nodes[q].n = (uint16_t)nc; /* at most 256 distinct bytes */
+        if (nc > DENSE_THRESHOLD)
+            v->nodes[q].dense = (uint32_t)n_dense++;
+    }
+    free(r);
+    v->n_nodes = count;
+    v->dense = malloc((n_dense ? n_dense : 1) * 256 * sizeof *v->dense);
+    if (!v->dense)
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory building the vocabulary trie");
+    v->n_dense = n_dense;
+    for (size_t q = 0; q < count; q++) {
+        const feat_trie_node *nd = &v->nodes[q];
+        if (nd->dense == FEAT_TRIE_NONE)
+            continue;
+        uint32_t *t = v->dense + (size_t)nd->dense * 256;
+        for (int b = 0; b < 256; b++)
+            t[b] = FEAT_TRIE_NONE;
+        for (uint32_t c = 0; c < nd->n; c++)
+            t[v->nodes[nd->first + c].label] = nd->first + c;
+    }
+    uint32_t h = feat_trie_child(v, 0, '#');
+    v->cont_node = h == FEAT_TRIE_NONE ? FEAT_TRIE_NONE : feat_trie_child(v, h, '#');
+    return FEAT_OK;
+}
+
+/* Rust str::trim_end: trailing White_Space code points (checked on the decoded line). */
+static size_t trim_end(const char *s, size_t n)
+{
+    while (n > 0) {
+        size_t k = n - 1;
+        while (k > 0 && ((uint8_t)s[k] & 0xC0) == 0x80)
+            k--;
+        uint32_t cp;
+        feat_utf8_decode((const uint8_t *)s + k, n - k, &cp);
+        if (!feat_uc_is_whitespace(cp))
+            break;
+        n = k;
+    }
+    return n;
+}
+
+feat_status feat_vocab_load(feat_vocab *v, const char *path, feat_error *err)
+{
+    memset(v, 0, sizeof *v);
+    char *data = NULL;
+    size_t size = 0;
+    feat_status st = read_file(path, &data, &size, err);
+    if (st != FEAT_OK)
+        return st;
+    if (size == 0) {
+        free(data);
+        return feat_error_set(err, FEAT_E_DECODE, "vocabulary '%s' is empty", path);
+    }
+    const char *nul = memchr(data, '\0', size);
+    if (nul) {
+        size_t line = 1, at = (size_t)(nul - data);
+        for (const char *p = data; p < nul; p++)
+            line += *p == '\n';
+        free(data);
+        return feat_error_set(err, FEAT_E_DECODE,
+                              "vocabulary '%s' is not a text file: NUL byte at offset %zu (line %zu)", path, at, line);
+    }
+    /* Validate UTF-8 and count lines; a final line without '\n' counts, as in BufRead::lines. */
+    size_t n_lines = 0, line_start = 0;
+    for (size_t i = 0; i < size;) {
+        uint32_t cp;
+        size_t k = feat_utf8_decode((const uint8_t *)data + i, size - i, &cp);
+        if (cp == FEAT_UC_INVALID) {
+            unsigned bad = (uint8_t)data[i];
+            free(data);
+            return feat_error_set(err, FEAT_E_DECODE, "vocabulary '%s' is not UTF-8: invalid byte 0x%02X at offset %zu (line %zu)",
+                                  path, bad, i, n_lines + 1);
+        }
+        if (cp == '\n' || i + k == size) {
+            size_t end = cp == '\n' ? i : size;
+            if (end - line_start > FEAT_VOCAB_MAX_LINE_BYTES) {
+                free(data);
+                return feat_error_set(err, FEAT_E_LIMIT, "vocabulary '%s' line %zu has %zu bytes, more than the limit of %u",
+                                      path, n_lines + 1, end - line_start, FEAT_VOCAB_MAX_LINE_BYTES);
+            }
+            n_lines++;
+            line_start = i + k;
+            if (n_lines > FEAT_VOCAB_MAX_TOKENS) {
+                free(data);
+                return feat_error_set(err, FEAT_E_LIMIT, "vocabulary '%s' has more than %u lines", path,
+                                      FEAT_VOCAB_MAX_TOKENS);
+            }
+        }
+        i += k;
+    }
+    v->offset = malloc(n_lines * sizeof *v->offset);
+    v->length = malloc(n_lines * sizeof *v->length);
+    v->shadowed = calloc(n_lines, 1);
+    entry *e = malloc(n_lines * sizeof *e);
+    if (!v->offset || !v->length || !v->shadowed || !e) {
+        free(e);
+        free(data);
+        feat_vocab_free(v);
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory loading vocabulary '%s' (%zu lines)", path, n_lines);
+    }
+    /* Tokens are terminated in place: each '\n' (or the trimmed end) becomes a NUL. */
+    size_t id = 0;
+    for (size_t i = 0; i < size && id < n_lines;) {
+        char *nl = memchr(data + i, '\n', size - i);
+        size_t end = nl ? (size_t)(nl - data) : size;
+        size_t len = trim_end(data + i, end - i);
+        data[i + len] = '\0';
+        v->offset[id] = (uint32_t)i;
+        v->length[id] = (uint32_t)len;
+        e[id] = (entry){data + i, (uint32_t)len, (uint32_t)id};
+        id++;
+        i = end + 1;
+    }
+    v->pool = data;
+    v->n_ids = n_lines;
+    qsort(e, n_lines, sizeof *e, cmp_entry);
+    for (size_t i = 0; i + 1 < n_lines; i++)
+        if (e[i].len == e[i + 1].len && memcmp(e[i].s, e[i + 1].s, e[i].len) == 0)
+            v->shadowed[e[i].id] = 1;
+    st = build_trie(v, e, n_lines, err);
+    free(e);
+    if (st != FEAT_OK) {
+        feat_vocab_free(v);
+        return st;
+    }
+    return FEAT_OK;
+}
+
+int32_t feat_vocab_find(const feat_vocab *v, const char *s, size_t n)
+{
+    uint32_t node = 0;
+    for (size_t i = 0; i < n && node != FEAT_TRIE_NONE; i++)
+        node = feat_trie_child(v, node, (uint8_t)s[i]);
+    return node == FEAT_TRIE_NONE ? -1 : v->nodes[node].id;
+}
