@@ -6,7 +6,9 @@ BUILD   := build
 MODELS  := models
 NINJA   := ninja -C $(BUILD) -j2
 
-.PHONY: all setup build test test-unit test-py demo bench fuzz clean
+.PHONY: all setup build test test-sanitize fuzz fuzz-smoke demo bench clean
+
+SAN     := build-sanitize
 
 all: build
 
@@ -19,10 +21,30 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	$(NINJA)
 
-# The whole suite: C unit tests (meson), then the Python-driven parity tests (pytest).
-test: build
+# The whole suite: the pure-C parts under ASan+UBSan, the C unit and ABI tests, then the
+# Python-driven parity tests (pytest) against PyTorch, Pillow and Hugging Face tokenizers.
+test: build test-sanitize fuzz-smoke
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) $(PY) -m pytest -q tests
+
+$(SAN)/build.ninja:
+	meson setup $(SAN) -Dtorch=disabled -Db_sanitize=address,undefined -Dbuildtype=debugoptimized
+
+# Decoders, tokenizer, tap parsing, results and the side-car reader under ASan+UBSan
+# (libtorch is left out: it is not built with sanitizers).
+test-sanitize: setup $(SAN)/build.ninja
+	ninja -C $(SAN) -j2
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(SAN) --suite unit --print-errorlogs --num-processes 2
+
+# Every libFuzzer target for FUZZ_SECONDS each (issue-sized runs: FUZZ_SECONDS=600).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	bash tools/fuzz.sh $(FUZZ_SECONDS)
+
+# Short runs of every fuzz target, part of `make test`, so regressions show.
+fuzz-smoke: setup
+	bash tools/fuzz.sh 15
 
 # The main job end to end: export models, extract image and text features, train a classifier.
 demo: build
