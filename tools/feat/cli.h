@@ -28,13 +28,22 @@ int read_lines(FILE *f, strlist *lines);
 /* Parses "I/N" for --shard; returns 0 on success. */
 int parse_shard(const char *s, size_t *index, size_t *count);
 
-/* Result writer: OUT.npy (float32 rows; NaN rows for failed items) and OUT.rows.tsv
- * (row, status, input, message), both renamed into place only when complete. */
+/* Durable result output (tools/feat/output.c). Each batch of rows is written as a complete
+ * part, OUT.parts/part-<first row>.rows.tsv then .npy, each fsynced and renamed into place,
+ * so a run killed at any moment leaves only complete parts. When every input is done the
+ * parts are joined into OUT.npy (float32 rows, NaN for failed items) and OUT.rows.tsv (row,
+ * status, input, message), renamed into place, and the parts removed. With resume, the
+ * parts of an earlier run over the same inputs are checked and kept; *first_todo says where
+ * to go on. */
 typedef struct out_writer out_writer;
-out_writer *out_open(const char *npy_path, size_t dim);
+out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int resume,
+                     size_t *first_todo);
 int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t n);
-int out_close(out_writer *w);
-void out_abort(out_writer *w);
+/* All inputs done: join the parts into the final files and count rows and failed rows
+ * (earlier runs' parts included). Frees w. */
+int out_finish(out_writer *w, size_t *n_rows, size_t *n_failed);
+/* Stop without finishing (interrupted or failed): complete parts stay for --resume. Frees w. */
+void out_suspend(out_writer *w);
 
 /* Progress line on stderr at most every few seconds (only when stderr is a terminal or
  * FEAT_PROGRESS=1). */
@@ -48,5 +57,6 @@ int cmd_image(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -28,6 +28,7 @@ static const char image_help[] =
     "  --threads N          inference threads (default: cores, at most 8)\n"
     "  --device D           cpu or cuda:N\n"
     "  --shard I/N          process only inputs i with i %% N == I (job arrays)\n"
+    "  --resume           go on from the parts of an interrupted run (OUT.parts/)\n"
     "  -o, --output OUT.npy\n";
 
 static int parse_enum(const char *opt, const char *val, const char *const *names, int n)
@@ -49,12 +50,13 @@ int cmd_image(int argc, char **argv)
         {"fast", no_argument, 0, 'f'},         {"batch-size", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, 'd'},
         {"shard", required_argument, 0, 's'},  {"output", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},         {0}};
+        {"resume", no_argument, 0, 'U'}, {"help", no_argument, 0, 'h'},         {0}};
     static const char *const presets[] = {"torchvision", "keras-vgg16"};
     static const char *const interps[] = {"nearest", "bilinear", "bicubic", "lanczos"};
     static const char *const fusions[] = {"concat", "mean"};
     const char *model = NULL, *output = NULL;
     size_t shard_i = 0, shard_n = 1;
+    int resume = 0;
     long threads = -1;
     feat_image_options *o;
     if (feat_image_options_new(&o) != FEAT_OK) {
@@ -90,6 +92,7 @@ int cmd_image(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'U': resume = 1; break;
         case 'h': fputs(image_help, stdout); return 0;
         default: return 2;
         }
@@ -132,14 +135,15 @@ int cmd_image(int argc, char **argv)
         return 1;
     }
     feat_image_options_free(o);
-    out_writer *w = out_open(output, feat_image_extractor_dim(ex));
-    if (!w) {
-        feat_image_extractor_free(ex);
+    size_t done = 0;
+    out_writer *w = out_open(output, feat_image_extractor_dim(ex), files.v, files.n, resume, &done);
+    if (!w)
         return 1;
-    }
+    if (done)
+        fprintf(stderr, "feat: resuming after image %zu of %zu\n", done, files.n);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    size_t done = 0, failed = 0, chunk = 64;
+    size_t failed = 0, chunk = 64;
     int rc = 0;
     while (done < files.n && !interrupted) {
         size_t n = files.n - done < chunk ? files.n - done : chunk;
@@ -164,17 +168,23 @@ int cmd_image(int argc, char **argv)
         progress("images", done, files.n, failed, 0);
     }
     progress("images", done, files.n, failed, 1);
-    if (rc) {
-        out_abort(w);
-    } else if (out_close(w)) {
-        rc = 1;
-    } else {
-        fprintf(stderr, "feat: %zu of %zu images done, %zu failed%s; wrote %s\n", done - failed, files.n, failed,
-                interrupted ? " (interrupted)" : "", output);
-        if (done == failed)
-            rc = 1; /* nothing could be processed */
-        if (interrupted)
+    if (rc || interrupted) {
+        out_suspend(w);
+        if (interrupted && !rc) {
+            fprintf(stderr, "feat: interrupted after %zu of %zu images; rerun with --resume to go on\n", done,
+                    files.n);
             rc = 130;
+        }
+    } else {
+        size_t n_rows, n_failed;
+        if (out_finish(w, &n_rows, &n_failed)) {
+            rc = 1;
+        } else {
+            fprintf(stderr, "feat: %zu of %zu images done, %zu failed; wrote %s\n", n_rows - n_failed, n_rows,
+                    n_failed, output);
+            if (n_rows == n_failed)
+                rc = 1; /* nothing could be processed */
+        }
     }
     feat_image_extractor_free(ex);
     strlist_free(&files);

@@ -27,6 +27,7 @@ static const char text_help[] =
     "  --device D         cpu or cuda:N\n"
     "  --shard I/N        process only lines i with i %% N == I\n"
     "  --pair             lines are tab-separated sentence pairs\n"
+    "  --resume           go on from the parts of an interrupted run (OUT.parts/)\n"
     "  -o, --output OUT.npy\n";
 
 int cmd_text(int argc, char **argv)
@@ -40,9 +41,10 @@ int cmd_text(int argc, char **argv)
         {"threads", required_argument, 0, 'j'},    {"device", required_argument, 0, 'd'},
         {"shard", required_argument, 0, 's'},      {"pair", no_argument, 0, 'P'},
         {"input", required_argument, 0, 'i'},      {"output", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},             {0}};
+        {"resume", no_argument, 0, 'U'}, {"help", no_argument, 0, 'h'},             {0}};
     const char *model = NULL, *vocab = NULL, *output = NULL, *input = NULL;
     size_t shard_i = 0, shard_n = 1;
+    int resume = 0;
     long threads = -1;
     int pair = 0;
     feat_text_options *o;
@@ -88,6 +90,7 @@ int cmd_text(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'U': resume = 1; break;
         case 'h': fputs(text_help, stdout); return 0;
         default: return 2;
         }
@@ -150,12 +153,15 @@ int cmd_text(int argc, char **argv)
         return 1;
     }
     feat_text_options_free(o);
-    out_writer *w = out_open(output, feat_text_extractor_dim(ex));
+    size_t done = 0;
+    out_writer *w = out_open(output, feat_text_extractor_dim(ex), lines.v, lines.n, resume, &done);
     if (!w)
         return 1;
+    if (done)
+        fprintf(stderr, "feat: resuming after line %zu of %zu\n", done, lines.n);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    size_t done = 0, failed = 0, chunk = 256;
+    size_t failed = 0, chunk = 256;
     int rc = 0;
     while (done < lines.n && !interrupted) {
         size_t n = lines.n - done < chunk ? lines.n - done : chunk;
@@ -183,17 +189,23 @@ int cmd_text(int argc, char **argv)
         progress("lines", done, lines.n, failed, 0);
     }
     progress("lines", done, lines.n, failed, 1);
-    if (rc) {
-        out_abort(w);
-    } else if (out_close(w)) {
-        rc = 1;
-    } else {
-        fprintf(stderr, "feat: %zu of %zu lines done, %zu failed%s; wrote %s\n", done - failed, lines.n, failed,
-                interrupted ? " (interrupted)" : "", output);
-        if (done == failed)
-            rc = 1;
-        if (interrupted)
+    if (rc || interrupted) {
+        out_suspend(w);
+        if (interrupted && !rc) {
+            fprintf(stderr, "feat: interrupted after %zu of %zu lines; rerun with --resume to go on\n", done,
+                    lines.n);
             rc = 130;
+        }
+    } else {
+        size_t n_rows, n_failed;
+        if (out_finish(w, &n_rows, &n_failed)) {
+            rc = 1;
+        } else {
+            fprintf(stderr, "feat: %zu of %zu lines done, %zu failed; wrote %s\n", n_rows - n_failed, n_rows,
+                    n_failed, output);
+            if (n_rows == n_failed)
+                rc = 1; /* nothing could be processed */
+        }
     }
     feat_text_extractor_free(ex);
     free(second);

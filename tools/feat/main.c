@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "  text --model M -o OUT.npy [< lines]  text features, one row per input line\n"
             "  tokenize --vocab V [< lines]         WordPiece ids, one line per input line\n"
             "  preprocess -o OUT.npy FILES...       the preprocessed input tensors (N, 3, H, W)\n"
+            "  merge -o OUT.npy SHARDS...           join --shard I/N outputs in input order\n"
             "  version                              library version and ABI\n"
             "\n"
             "'feat COMMAND --help' describes each command's options.\n");
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "preprocess") == 0)
         return cmd_preprocess(argc - 1, argv + 1);
+    if (strcmp(cmd, "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("libfeat %s (ABI %d)\n", feat_version_string(), (int)feat_abi_version());
         return 0;

@@ -1,7 +1,5 @@
 #include "cli.h"
 
-#include "core/npy.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -176,111 +174,6 @@ unsigned long parse_ulong(const char *opt, const char *val, unsigned long max)
         exit(2);
     }
     return v;
-}
-
-struct out_writer {
-    feat_npy_writer *npy;
-    FILE *tsv;
-    char *tsv_path, *tsv_partial;
-    size_t dim, row;
-};
-
-out_writer *out_open(const char *npy_path, size_t dim)
-{
-    out_writer *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
-    feat_error err = {0};
-    if (feat_npy_open(npy_path, dim, &w->npy, &err) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", err.msg);
-        free(w);
-        return NULL;
-    }
-    size_t n = strlen(npy_path);
-    const char *stem_end = n > 4 && strcmp(npy_path + n - 4, ".npy") == 0 ? npy_path + n - 4 : npy_path + n;
-    size_t stem = (size_t)(stem_end - npy_path);
-    w->tsv_path = malloc(stem + sizeof ".rows.tsv");
-    w->tsv_partial = malloc(stem + sizeof ".rows.tsv.partial");
-    if (w->tsv_path && w->tsv_partial) {
-        sprintf(w->tsv_path, "%.*s.rows.tsv", (int)stem, npy_path);
-        sprintf(w->tsv_partial, "%s.partial", w->tsv_path);
-        w->tsv = fopen(w->tsv_partial, "w");
-    }
-    if (!w->tsv) {
-        fprintf(stderr, "feat: cannot write %s: %s\n", w->tsv_partial ? w->tsv_partial : npy_path, strerror(errno));
-        feat_npy_abort(w->npy);
-        free(w->tsv_path);
-        free(w->tsv_partial);
-        free(w);
-        return NULL;
-    }
-    fprintf(w->tsv, "row\tstatus\tinput\tmessage\n");
-    w->dim = dim;
-    return w;
-}
-
-/* Tabs and newlines inside a field would break the table; they become spaces. */
-static void put_field(FILE *f, const char *s)
-{
-    for (; *s; s++)
-        fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
-}
-
-int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t n)
-{
-    feat_error err = {0};
-    if (feat_npy_append(w->npy, feat_result_data(r), n, &err) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", err.msg);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        feat_status st = feat_result_item_status(r, i);
-        fprintf(w->tsv, "%zu\t%s\t", w->row++, st == FEAT_OK ? "ok" : feat_status_name(st));
-        put_field(w->tsv, inputs[i]);
-        fputc('\t', w->tsv);
-        put_field(w->tsv, feat_result_item_error(r, i));
-        fputc('\n', w->tsv);
-    }
-    return ferror(w->tsv) ? -1 : 0;
-}
-
-static void out_free(out_writer *w)
-{
-    free(w->tsv_path);
-    free(w->tsv_partial);
-    free(w);
-}
-
-int out_close(out_writer *w)
-{
-    feat_error err = {0};
-    int rc = 0;
-    if (fflush(w->tsv) != 0 || fsync(fileno(w->tsv)) != 0)
-        rc = -1;
-    if (fclose(w->tsv) != 0)
-        rc = -1;
-    if (rc)
-        fprintf(stderr, "feat: cannot write %s: %s\n", w->tsv_partial, strerror(errno));
-    if (feat_npy_close(w->npy, &err) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", err.msg);
-        rc = -1;
-    }
-    if (rc == 0 && rename(w->tsv_partial, w->tsv_path) != 0) {
-        fprintf(stderr, "feat: cannot rename %s: %s\n", w->tsv_partial, strerror(errno));
-        rc = -1;
-    }
-    out_free(w);
-    return rc;
-}
-
-void out_abort(out_writer *w)
-{
-    if (!w)
-        return;
-    feat_npy_abort(w->npy);
-    fclose(w->tsv);
-    remove(w->tsv_partial);
-    out_free(w);
 }
 
 void progress(const char *what, size_t done, size_t total, size_t failed, int final)

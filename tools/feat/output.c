@@ -1,0 +1,316 @@
+/* Durable output of `feat image` and `feat text`: parts, resume, final join (see cli.h). */
+#include "cli.h"
+
+#include "core/npy.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct out_writer {
+    char *npy_path, *tsv_path, *parts_dir;
+    size_t dim, next_row;
+};
+
+/* a followed by b, freshly allocated. */
+static char *concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
+/* Tabs and newlines inside a field would break the table; they become spaces. */
+static void sanitize(const char *in, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < cap; i++)
+        out[i] = in[i] == '\t' || in[i] == '\n' || in[i] == '\r' ? ' ' : in[i];
+    out[i] = '\0';
+}
+
+static int fsync_and_rename(FILE *f, const char *from, const char *to)
+{
+    int rc = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    rc |= fclose(f) != 0;
+    if (!rc)
+        rc = rename(from, to) != 0;
+    if (rc)
+        fprintf(stderr, "feat: cannot write %s: %s\n", to, strerror(errno));
+    return rc;
+}
+
+static void sync_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        fsync(dirfd(d));
+        closedir(d);
+    }
+}
+
+static void writer_free(out_writer *w)
+{
+    free(w->npy_path);
+    free(w->tsv_path);
+    free(w->parts_dir);
+    free(w);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Complete parts (those whose .npy exists), sorted by first row. */
+static int list_parts(const char *dir, strlist *parts)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n == 18 && strncmp(e->d_name, "part-", 5) == 0 && strcmp(e->d_name + 14, ".npy") == 0)
+            if (strlist_push(parts, e->d_name)) {
+                closedir(d);
+                return -1;
+            }
+    }
+    closedir(d);
+    qsort(parts->v, parts->n, sizeof *parts->v, cmp_str);
+    return 0;
+}
+
+/* Checks one part of an earlier run: its rows start at `row`, its width is dim and its
+ * inputs are the ones we were given. Returns its row count, or (size_t)-1. */
+static size_t check_part(const out_writer *w, const char *name, size_t row, char *const *inputs, size_t n_inputs)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", w->parts_dir, name);
+    if ((size_t)strtoul(name + 5, NULL, 10) != row)
+        return (size_t)-1;
+    FILE *f = fopen(path, "rb");
+    size_t rows = 0, cols = 0;
+    feat_error err = {0};
+    int ok = f && feat_npy_read_header(f, &rows, &cols, &err) == FEAT_OK && cols == w->dim && row + rows <= n_inputs;
+    if (f)
+        fclose(f);
+    if (!ok)
+        return (size_t)-1;
+    snprintf(path + strlen(path) - 4, 16, ".rows.tsv");
+    f = fopen(path, "r");
+    if (!f)
+        return (size_t)-1;
+    char *line = NULL;
+    size_t cap = 0, k = 0;
+    ssize_t len;
+    int bad = getline(&line, &cap, f) < 0; /* header */
+    while (!bad && (len = getline(&line, &cap, f)) > 0) {
+        char *fields[4] = {line, NULL, NULL, NULL};
+        for (int j = 1; j < 4; j++) {
+            char *t = fields[j - 1] ? strchr(fields[j - 1], '\t') : NULL;
+            if (t) {
+                *t = '\0';
+                fields[j] = t + 1;
+            }
+        }
+        char want[8192];
+        if (k < rows)
+            sanitize(inputs[row + k], want, sizeof want);
+        bad = k >= rows || !fields[2] || strtoul(fields[0], NULL, 10) != row + k || strcmp(fields[2], want) != 0;
+        k++;
+    }
+    free(line);
+    fclose(f);
+    return bad || k != rows ? (size_t)-1 : rows;
+}
+
+out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int resume,
+                     size_t *first_todo)
+{
+    out_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    size_t n = strlen(npy_path);
+    int has_ext = n > 4 && strcmp(npy_path + n - 4, ".npy") == 0;
+    char *stem = strdup(npy_path);
+    if (stem && has_ext)
+        stem[n - 4] = '\0';
+    w->npy_path = strdup(npy_path);
+    w->tsv_path = stem ? concat(stem, ".rows.tsv") : NULL;
+    w->parts_dir = stem ? concat(stem, ".parts") : NULL;
+    free(stem);
+    w->dim = dim;
+    if (!w->npy_path || !w->tsv_path || !w->parts_dir) {
+        writer_free(w);
+        return NULL;
+    }
+    strlist parts = {0};
+    if (list_parts(w->parts_dir, &parts)) {
+        fprintf(stderr, "feat: cannot read %s: %s\n", w->parts_dir, strerror(errno));
+        writer_free(w);
+        return NULL;
+    }
+    if (parts.n && !resume) {
+        fprintf(stderr, "feat: %s holds the parts of an interrupted run: rerun with --resume to go on, or remove it\n",
+                w->parts_dir);
+        strlist_free(&parts);
+        writer_free(w);
+        return NULL;
+    }
+    for (size_t i = 0; i < parts.n; i++) {
+        size_t rows = check_part(w, parts.v[i], w->next_row, inputs, n_inputs);
+        if (rows == (size_t)-1) {
+            fprintf(stderr,
+                    "feat: %s/%s does not continue the earlier parts with these inputs and settings: remove %s "
+                    "to start over\n",
+                    w->parts_dir, parts.v[i], w->parts_dir);
+            strlist_free(&parts);
+            writer_free(w);
+            return NULL;
+        }
+        w->next_row += rows;
+    }
+    strlist_free(&parts);
+    if (mkdir(w->parts_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "feat: cannot create %s: %s\n", w->parts_dir, strerror(errno));
+        writer_free(w);
+        return NULL;
+    }
+    *first_todo = w->next_row;
+    return w;
+}
+
+int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t n)
+{
+    char base[8192], tmp[8300], final[8300];
+    snprintf(base, sizeof base, "%s/part-%09zu", w->parts_dir, w->next_row);
+    /* The table first: a part counts as complete only once its .npy exists. */
+    snprintf(tmp, sizeof tmp, "%s.rows.tsv.partial", base);
+    snprintf(final, sizeof final, "%s.rows.tsv", base);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "feat: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "row\tstatus\tinput\tmessage\n");
+    for (size_t i = 0; i < n; i++) {
+        feat_status st = feat_result_item_status(r, i);
+        char in[8192], msg[1024];
+        sanitize(inputs[i], in, sizeof in);
+        sanitize(feat_result_item_error(r, i), msg, sizeof msg);
+        fprintf(f, "%zu\t%s\t%s\t%s\n", w->next_row + i, st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
+    }
+    if (fsync_and_rename(f, tmp, final))
+        return -1;
+    snprintf(final, sizeof final, "%s.npy", base);
+    feat_error err = {0};
+    feat_npy_writer *npy;
+    if (feat_npy_open(final, w->dim, &npy, &err) != FEAT_OK || feat_npy_append(npy, feat_result_data(r), n, &err) ||
+        feat_npy_close(npy, &err) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", err.msg);
+        return -1;
+    }
+    sync_dir(w->parts_dir);
+    w->next_row += n;
+    return 0;
+}
+
+static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
+{
+    *n_rows = *n_failed = 0;
+    strlist parts = {0};
+    if (list_parts(w->parts_dir, &parts))
+        return -1;
+    feat_error err = {0};
+    feat_npy_writer *npy;
+    if (feat_npy_open(w->npy_path, w->dim, &npy, &err) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", err.msg);
+        strlist_free(&parts);
+        return -1;
+    }
+    char *tsv_tmp = concat(w->tsv_path, ".partial");
+    FILE *tsv = tsv_tmp ? fopen(tsv_tmp, "w") : NULL;
+    int rc = tsv ? 0 : -1;
+    if (tsv)
+        fprintf(tsv, "row\tstatus\tinput\tmessage\n");
+    float *buf = malloc((w->dim ? w->dim : 1) * sizeof *buf);
+    char *line = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < parts.n && rc == 0 && buf; i++) {
+        char path[8300];
+        snprintf(path, sizeof path, "%s/%s", w->parts_dir, parts.v[i]);
+        FILE *f = fopen(path, "rb");
+        size_t rows, cols;
+        if (!f || feat_npy_read_header(f, &rows, &cols, &err) != FEAT_OK) {
+            rc = -1;
+        } else {
+            /* The header reader stops at the end of the header: the data follows. */
+            for (size_t k = 0; k < rows && rc == 0; k++)
+                if (fread(buf, sizeof(float), w->dim, f) != w->dim || feat_npy_append(npy, buf, 1, &err) != FEAT_OK)
+                    rc = -1;
+        }
+        if (f)
+            fclose(f);
+        snprintf(path + strlen(path) - 4, 16, ".rows.tsv");
+        f = fopen(path, "r");
+        if (!f || getline(&line, &cap, f) < 0)
+            rc = -1;
+        ssize_t len;
+        while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
+            fwrite(line, 1, (size_t)len, tsv);
+            const char *status = strchr(line, '\t');
+            (*n_rows)++;
+            *n_failed += !status || strncmp(status + 1, "ok\t", 3) != 0;
+        }
+        if (f)
+            fclose(f);
+    }
+    free(line);
+    free(buf);
+    if (!buf)
+        rc = -1;
+    if (rc == 0 && tsv)
+        rc = fsync_and_rename(tsv, tsv_tmp, w->tsv_path);
+    else if (tsv)
+        fclose(tsv);
+    /* The .npy goes into place last: its presence means the output is complete. */
+    if (rc == 0 && feat_npy_close(npy, &err) != FEAT_OK)
+        rc = -1;
+    else if (rc != 0)
+        feat_npy_abort(npy);
+    if (rc)
+        fprintf(stderr, "feat: cannot join the parts in %s into %s%s%s\n", w->parts_dir, w->npy_path,
+                err.msg[0] ? ": " : "", err.msg);
+    free(tsv_tmp);
+    if (rc == 0) {
+        for (size_t i = 0; i < parts.n; i++) {
+            char path[8300];
+            snprintf(path, sizeof path, "%s/%s", w->parts_dir, parts.v[i]);
+            remove(path);
+            snprintf(path + strlen(path) - 4, 16, ".rows.tsv");
+            remove(path);
+        }
+        rmdir(w->parts_dir);
+    }
+    strlist_free(&parts);
+    return rc;
+}
+
+int out_finish(out_writer *w, size_t *n_rows, size_t *n_failed)
+{
+    int rc = join_parts(w, n_rows, n_failed);
+    writer_free(w);
+    return rc;
+}
+
+void out_suspend(out_writer *w)
+{
+    if (w)
+        writer_free(w);
+}
