@@ -29,6 +29,7 @@ static const char image_help[] =
     "  --device D           cpu or cuda:N\n"
     "  --shard I/N          process only inputs i with i %% N == I (job arrays)\n"
     "  --resume           go on from the parts of an interrupted run (OUT.parts/)\n"
+    "  --part-size N      images per durable part written to OUT.parts/ (default 64)\n"
     "  -o, --output OUT.npy\n";
 
 static int parse_enum(const char *opt, const char *val, const char *const *names, int n)
@@ -50,13 +51,14 @@ int cmd_image(int argc, char **argv)
         {"fast", no_argument, 0, 'f'},         {"batch-size", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, 'd'},
         {"shard", required_argument, 0, 's'},  {"output", required_argument, 0, 'o'},
-        {"resume", no_argument, 0, 'U'}, {"help", no_argument, 0, 'h'},         {0}};
+        {"resume", no_argument, 0, 'U'}, {"part-size", required_argument, 0, 'Z'}, {"help", no_argument, 0, 'h'},         {0}};
     static const char *const presets[] = {"torchvision", "keras-vgg16"};
     static const char *const interps[] = {"nearest", "bilinear", "bicubic", "lanczos"};
     static const char *const fusions[] = {"concat", "mean"};
     const char *model = NULL, *output = NULL;
     size_t shard_i = 0, shard_n = 1;
     int resume = 0;
+    size_t chunk = 64;
     long threads = -1;
     feat_image_options *o;
     if (feat_image_options_new(&o) != FEAT_OK) {
@@ -93,6 +95,7 @@ int cmd_image(int argc, char **argv)
             }
             break;
         case 'U': resume = 1; break;
+        case 'Z': chunk = parse_ulong("--part-size", optarg, 1 << 20); if (!chunk) chunk = 64; break;
         case 'h': fputs(image_help, stdout); return 0;
         default: return 2;
         }
@@ -143,7 +146,7 @@ int cmd_image(int argc, char **argv)
         fprintf(stderr, "feat: resuming after image %zu of %zu\n", done, files.n);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    size_t failed = 0, chunk = 64;
+    size_t failed = 0;
     int rc = 0;
     while (done < files.n && !interrupted) {
         size_t n = files.n - done < chunk ? files.n - done : chunk;

@@ -28,6 +28,7 @@ static const char text_help[] =
     "  --shard I/N        process only lines i with i %% N == I\n"
     "  --pair             lines are tab-separated sentence pairs\n"
     "  --resume           go on from the parts of an interrupted run (OUT.parts/)\n"
+    "  --part-size N      lines per durable part written to OUT.parts/ (default 256)\n"
     "  -o, --output OUT.npy\n";
 
 int cmd_text(int argc, char **argv)
@@ -41,10 +42,11 @@ int cmd_text(int argc, char **argv)
         {"threads", required_argument, 0, 'j'},    {"device", required_argument, 0, 'd'},
         {"shard", required_argument, 0, 's'},      {"pair", no_argument, 0, 'P'},
         {"input", required_argument, 0, 'i'},      {"output", required_argument, 0, 'o'},
-        {"resume", no_argument, 0, 'U'}, {"help", no_argument, 0, 'h'},             {0}};
+        {"resume", no_argument, 0, 'U'}, {"part-size", required_argument, 0, 'Z'}, {"help", no_argument, 0, 'h'},             {0}};
     const char *model = NULL, *vocab = NULL, *output = NULL, *input = NULL;
     size_t shard_i = 0, shard_n = 1;
     int resume = 0;
+    size_t chunk = 256;
     long threads = -1;
     int pair = 0;
     feat_text_options *o;
@@ -91,6 +93,7 @@ int cmd_text(int argc, char **argv)
             }
             break;
         case 'U': resume = 1; break;
+        case 'Z': chunk = parse_ulong("--part-size", optarg, 1 << 20); if (!chunk) chunk = 256; break;
         case 'h': fputs(text_help, stdout); return 0;
         default: return 2;
         }
@@ -161,7 +164,7 @@ int cmd_text(int argc, char **argv)
         fprintf(stderr, "feat: resuming after line %zu of %zu\n", done, lines.n);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    size_t failed = 0, chunk = 256;
+    size_t failed = 0;
     int rc = 0;
     while (done < lines.n && !interrupted) {
         size_t n = lines.n - done < chunk ? lines.n - done : chunk;

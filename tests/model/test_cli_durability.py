@@ -1,0 +1,116 @@
+"""A feat run killed at any moment leaves only complete outputs, and --resume finishes it with
+exactly the rows of an uninterrupted run; SIGINT stops cleanly after the current batch;
+--shard I/N outputs merged with `feat merge` equal the unsharded run."""
+import os
+import random
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ARGS = ["--taps", "layer4:gap,layer2:gmp", "--resize", "72", "--crop", "64", "--part-size", "3"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(7)
+    for i in range(36):
+        Image.fromarray(rng.integers(0, 256, (40 + i, 56, 3), dtype=np.uint8)).save(d / f"img{i:02d}.png")
+    (d / "img05.png").write_bytes(b"not an image")  # one failed row among them
+    return d
+
+
+def feat_image(feat_cli, model, images, out, *extra):
+    return [str(feat_cli), "image", "--model", str(model), *ARGS, *extra, "-o", str(out), str(images)]
+
+
+def read_table(npy):
+    return open(str(npy)[:-4] + ".rows.tsv", encoding="utf-8").read()
+
+
+def assert_same_output(a, b):
+    x, y = np.load(a), np.load(b)
+    assert x.shape == y.shape
+    np.testing.assert_array_equal(x, y)  # NaN rows compare equal by position
+    assert read_table(a) == read_table(b)
+
+
+def parts_are_valid(parts):
+    if not parts.exists():
+        return
+    for f in parts.iterdir():
+        if f.name.endswith(".partial"):
+            continue  # an unfinished temporary, never read
+        if f.suffix == ".npy":
+            assert np.load(f).shape[1] > 0
+            assert (parts / (f.name[:-4] + ".rows.tsv")).exists(), "a part's .npy exists only after its table"
+
+
+def test_kill_and_resume_equals_uninterrupted(feat_cli, models, images, tmp_path):
+    model = models["resnet18-script"]
+    ref = tmp_path / "ref.npy"
+    r = subprocess.run(feat_image(feat_cli, model, images, ref), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out.npy"
+    rng = random.Random(3)
+    kills = 0
+    for attempt in range(6):
+        cmd = feat_image(feat_cli, model, images, out, *(["--resume"] if attempt else []))
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 2.5))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+        parts_are_valid(tmp_path / "out.parts")
+        if out.exists():
+            break
+        assert not (tmp_path / "out.rows.tsv").exists() or out.exists()
+    assert kills >= 2, "the runs finished before they could be killed; the test proves nothing"
+    if not out.exists():
+        r = subprocess.run(feat_image(feat_cli, model, images, out, "--resume"), capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    assert_same_output(out, ref)
+    assert not (tmp_path / "out.parts").exists()
+
+
+def test_sigint_stops_cleanly_then_resumes(feat_cli, models, images, tmp_path):
+    model = models["resnet18-script"]
+    out = tmp_path / "out.npy"
+    p = subprocess.Popen(feat_image(feat_cli, model, images, out), stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate()[1]
+    if p.returncode == 0:
+        pytest.skip("the run finished before SIGINT arrived")
+    assert p.returncode == 130 and "--resume" in err, err
+    assert not out.exists()
+    r = subprocess.run(feat_image(feat_cli, model, images, out), capture_output=True, text=True)
+    assert r.returncode == 1 and "interrupted run" in r.stderr  # refuses to mix runs without --resume
+    r = subprocess.run(feat_image(feat_cli, model, images, out, "--resume"), capture_output=True, text=True)
+    assert r.returncode == 0 and "resuming after image" in r.stderr, r.stderr
+    ref = tmp_path / "ref.npy"
+    subprocess.run(feat_image(feat_cli, model, images, ref), check=True, capture_output=True)
+    assert_same_output(out, ref)
+
+
+def test_shards_merge_to_the_unsharded_run(feat_cli, models, images, tmp_path):
+    model = models["resnet18-script"]
+    ref = tmp_path / "ref.npy"
+    subprocess.run(feat_image(feat_cli, model, images, ref), check=True, capture_output=True)
+    shards = []
+    for i in range(3):
+        s = tmp_path / f"shard{i}.npy"
+        subprocess.run(feat_image(feat_cli, model, images, s, "--shard", f"{i}/3"), check=True, capture_output=True)
+        shards.append(str(s))
+    merged = tmp_path / "merged.npy"
+    r = subprocess.run([str(feat_cli), "merge", "-o", str(merged), *shards], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert_same_output(merged, ref)
+    r = subprocess.run([str(feat_cli), "merge", "-o", str(tmp_path / "bad.npy"), shards[2], shards[0]],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "order" in r.stderr
