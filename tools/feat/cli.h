@@ -34,10 +34,10 @@ int parse_shard(const char *s, size_t *index, size_t *count);
  * parts are joined into OUT.npy (float32 rows, NaN for failed items) and OUT.rows.tsv (row,
  * status, input, message), renamed into place, and the parts removed. With resume, the
  * parts of an earlier run over the same inputs are checked and kept; *first_todo says where
- * to go on. */
+ * to go on. The table's row column numbers inputs in the whole, unsharded list. */
 typedef struct out_writer out_writer;
-out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int resume,
-                     size_t *first_todo);
+out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, size_t shard_i,
+                     size_t shard_n, int resume, size_t *first_todo);
 int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t n);
 /* All inputs done: join the parts into the final files and count rows and failed rows
  * (earlier runs' parts included). Frees w. */

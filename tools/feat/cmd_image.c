@@ -139,7 +139,8 @@ int cmd_image(int argc, char **argv)
     }
     feat_image_options_free(o);
     size_t done = 0;
-    out_writer *w = out_open(output, feat_image_extractor_dim(ex), files.v, files.n, resume, &done);
+    out_writer *w = out_open(output, feat_image_extractor_dim(ex), files.v, files.n, shard_i, shard_n, resume,
+                             &done);
     if (!w)
         return 1;
     if (done)

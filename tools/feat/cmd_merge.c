@@ -34,7 +34,7 @@ int cmd_merge(int argc, char **argv)
         else if (c == 'h') {
             printf("usage: feat merge -o OUT.npy SHARD_0.npy ... SHARD_N-1.npy\n"
                    "Joins the outputs of 'feat image|text --shard I/N' (given in order I = 0..N-1) into\n"
-                   "input order, with the rows table (OUT.rows.tsv) renumbered.\n");
+                   "input order, with their rows tables joined into OUT.rows.tsv.\n");
             return 0;
         } else
             return 2;
@@ -104,7 +104,13 @@ int cmd_merge(int argc, char **argv)
             rc = 1;
             break;
         }
-        fprintf(tsv, "%zu%s", k, tab);
+        if (strtoul(line, NULL, 10) != k) {
+            fprintf(stderr, "feat: row %zu of the merge comes from a shard row numbered %lu: give the shards of one "
+                            "run in order 0..N-1\n", k, strtoul(line, NULL, 10));
+            rc = 1;
+            break;
+        }
+        fputs(line, tsv);
     }
     if (!rc && fclose(tsv) == 0 && rename(tmp_tsv, out_tsv) == 0 && feat_npy_close(w, &err) == FEAT_OK) {
         fprintf(stderr, "feat: merged %zu rows from %d shards into %s\n", total, n, output);

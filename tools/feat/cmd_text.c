@@ -157,7 +157,8 @@ int cmd_text(int argc, char **argv)
     }
     feat_text_options_free(o);
     size_t done = 0;
-    out_writer *w = out_open(output, feat_text_extractor_dim(ex), lines.v, lines.n, resume, &done);
+    out_writer *w = out_open(output, feat_text_extractor_dim(ex), lines.v, lines.n, shard_i, shard_n, resume,
+                             &done);
     if (!w)
         return 1;
     if (done)

@@ -13,6 +13,8 @@
 struct out_writer {
     char *npy_path, *tsv_path, *parts_dir;
     size_t dim, next_row;
+    size_t shard_i, shard_n; /* the table's row column holds the input's index in the whole
+                                list (row * shard_n + shard_i), which feat merge checks */
 };
 
 /* a followed by b, freshly allocated. */
@@ -122,7 +124,8 @@ static size_t check_part(const out_writer *w, const char *name, size_t row, char
         char want[8192];
         if (k < rows)
             sanitize(inputs[row + k], want, sizeof want);
-        bad = k >= rows || !fields[2] || strtoul(fields[0], NULL, 10) != row + k || strcmp(fields[2], want) != 0;
+        bad = k >= rows || !fields[2] || strtoul(fields[0], NULL, 10) != (row + k) * w->shard_n + w->shard_i ||
+              strcmp(fields[2], want) != 0;
         k++;
     }
     free(line);
@@ -130,12 +133,14 @@ static size_t check_part(const out_writer *w, const char *name, size_t row, char
     return bad || k != rows ? (size_t)-1 : rows;
 }
 
-out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int resume,
-                     size_t *first_todo)
+out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, size_t shard_i,
+                     size_t shard_n, int resume, size_t *first_todo)
 {
     out_writer *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
+    w->shard_i = shard_i;
+    w->shard_n = shard_n;
     size_t n = strlen(npy_path);
     int has_ext = n > 4 && strcmp(npy_path + n - 4, ".npy") == 0;
     char *stem = strdup(npy_path);
@@ -204,7 +209,7 @@ int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t 
         char in[8192], msg[1024];
         sanitize(inputs[i], in, sizeof in);
         sanitize(feat_result_item_error(r, i), msg, sizeof msg);
-        fprintf(f, "%zu\t%s\t%s\t%s\n", w->next_row + i, st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
+        fprintf(f, "%zu\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i, st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
     }
     if (fsync_and_rename(f, tmp, final))
         return -1;
