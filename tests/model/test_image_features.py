@@ -121,7 +121,7 @@ def test_bad_inputs_fail_alone(feat_cli, models, tmp_path):
     assert len(x) == len(rows)
     expect = {
         "a_good.jpg": "ok", "j_good.png": "ok", "k_good.jpg": "ok",
-        "b_empty.jpg": "FEAT_E_DECODE", "c_truncated.jpg": "FEAT_E_DECODE", "d_random.jpg": "FEAT_E_UNSUPPORTED",
+        "b_empty.jpg": "FEAT_E_DECODE", "c_truncated.jpg": "FEAT_E_DECODE", "d_random.jpg": "FEAT_E_DECODE",
         "e_badcrc.png": "FEAT_E_DECODE", "f_huge.png": "FEAT_E_LIMIT", "h_dangling.jpg": "FEAT_E_NOT_FOUND",
         "i_fifo.jpg": "FEAT_E_IO",
     }

@@ -1,0 +1,151 @@
+/* Benchmark driver: times libfeat through its C API on the same inputs the Python peers get.
+ *
+ *   bench_model image MODEL SPEC BATCH FILE...    end-to-end: decode + preprocess + forward + pool
+ *   bench_model model MODEL SPEC BATCH N          model only: the same tapped, frozen module on
+ *                                                 a preprocessed 224x224 batch, N images
+ *   bench_model text MODEL SPEC BATCH FILE        one text per line of FILE
+ *
+ * Prints one line: "items=N seconds=S load_seconds=L first_seconds=F" (load = model load and
+ * warm-up; first = load + first result, the cold start). */
+#include "extract/tapped.h"
+#include "feat/feat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int die(const char *what, const char *msg)
+{
+    fprintf(stderr, "bench_model: %s: %s\n", what, msg);
+    return 1;
+}
+
+static int bench_image(const char *model, const char *spec, uint32_t batch, char **files, int n)
+{
+    double t0 = now();
+    feat_image_options *o;
+    feat_image_extractor *ex;
+    feat_image_options_new(&o);
+    feat_image_options_set_taps(o, spec);
+    feat_image_options_set_batch_size(o, batch);
+    feat_image_extractor_new(&ex);
+    if (feat_image_extractor_load(ex, model, o) != FEAT_OK)
+        return die("load", feat_image_extractor_last_error(ex));
+    feat_image_options_free(o);
+    double t1 = now();
+    feat_result *r;
+    if (feat_image_extractor_extract_files(ex, (const char *const *)files, 1, &r) != FEAT_OK)
+        return die("extract", feat_image_extractor_last_error(ex));
+    double t2 = now();
+    feat_result_free(r);
+    double t3 = now();
+    if (feat_image_extractor_extract_files(ex, (const char *const *)files, (size_t)n, &r) != FEAT_OK)
+        return die("extract", feat_image_extractor_last_error(ex));
+    double t4 = now();
+    if (feat_result_n_failed(r))
+        return die("extract", feat_result_item_error(r, 0));
+    feat_result_free(r);
+    feat_image_extractor_free(ex);
+    printf("items=%d seconds=%.4f load_seconds=%.4f first_seconds=%.4f\n", n, t4 - t3, t1 - t0, t2 - t0);
+    return 0;
+}
+
+static int bench_model_only(const char *model, const char *spec, uint32_t batch, int n)
+{
+    feat_error e = {0};
+    feat_tapped t;
+    double t0 = now();
+    if (feat_tapped_load(&t, model, "cpu", spec, FEAT_FUSION_CONCAT, &e) != FEAT_OK)
+        return die("load", e.msg);
+    size_t per = 3 * 224 * 224;
+    float *x = calloc(per * batch, sizeof *x);
+    for (size_t i = 0; i < per * batch; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    feat_shim_outputs *o;
+    for (int w = 0; w < 3; w++) { /* warm-up, as the extractor does at load */
+        if (feat_shim_run_image(t.model, x, batch, 3, 224, 224, &o, &e) != FEAT_OK)
+            return die("run", e.msg);
+        feat_shim_outputs_free(o);
+    }
+    double t1 = now();
+    int done = 0;
+    while (done < n) {
+        if (feat_shim_run_image(t.model, x, batch, 3, 224, 224, &o, &e) != FEAT_OK)
+            return die("run", e.msg);
+        feat_shim_outputs_free(o);
+        done += (int)batch;
+    }
+    double t2 = now();
+    printf("items=%d seconds=%.4f load_seconds=%.4f first_seconds=%.4f\n", done, t2 - t1, t1 - t0, t1 - t0);
+    free(x);
+    feat_tapped_release(&t);
+    return 0;
+}
+
+static int bench_text(const char *model, const char *spec, uint32_t batch, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return die("open", path);
+    char **lines = NULL, *line = NULL;
+    size_t n = 0, cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        if (len && line[len - 1] == '\n')
+            line[len - 1] = '\0';
+        lines = realloc(lines, (n + 1) * sizeof *lines);
+        lines[n++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    double t0 = now();
+    feat_text_options *o;
+    feat_text_extractor *ex;
+    feat_text_options_new(&o);
+    feat_text_options_set_taps(o, spec);
+    feat_text_options_set_batch_size(o, batch);
+    feat_text_extractor_new(&ex);
+    if (feat_text_extractor_load(ex, model, NULL, o) != FEAT_OK)
+        return die("load", feat_text_extractor_last_error(ex));
+    feat_text_options_free(o);
+    double t1 = now();
+    feat_result *r;
+    if (feat_text_extractor_extract(ex, (const char *const *)lines, NULL, 1, &r) != FEAT_OK)
+        return die("extract", feat_text_extractor_last_error(ex));
+    double t2 = now();
+    feat_result_free(r);
+    double t3 = now();
+    if (feat_text_extractor_extract(ex, (const char *const *)lines, NULL, n, &r) != FEAT_OK)
+        return die("extract", feat_text_extractor_last_error(ex));
+    double t4 = now();
+    feat_result_free(r);
+    feat_text_extractor_free(ex);
+    printf("items=%zu seconds=%.4f load_seconds=%.4f first_seconds=%.4f\n", n, t4 - t3, t1 - t0, t2 - t0);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6)
+        return die("usage", "see bench/bench_model.c");
+    const char *mode = argv[1], *model = argv[2], *spec = argv[3];
+    uint32_t batch = (uint32_t)atoi(argv[4]);
+    if (strcmp(mode, "image") == 0)
+        return bench_image(model, spec, batch, argv + 5, argc - 5);
+    if (strcmp(mode, "model") == 0)
+        return bench_model_only(model, spec, batch, atoi(argv[5]));
+    if (strcmp(mode, "text") == 0)
+        return bench_text(model, spec, batch, argv[5]);
+    return die("usage", "mode is image, model or text");
+}

@@ -1,0 +1,311 @@
+/* The image extractor: decode + preprocess (lib/image) -> batched forward with taps (shim)
+ * -> pooling and fusion (lib/taps) -> one row per item in a feat_result. */
+#include "core/result.h"
+#include "extract/tapped.h"
+#include "feat/image.h"
+#include "image/image_internal.h"
+#include "image/image_options.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Images per forward pass at most (a batch of 4096 224x224 inputs is 2.4 GB already). */
+#define FEAT_IMAGE_MAX_BATCH 4096
+
+struct feat_image_extractor {
+    feat_error err;
+    feat_image_options *opts; /* private copy */
+    feat_preprocess pp;
+    feat_tapped tapped;
+    int loaded;
+    uint32_t batch_size;
+    atomic_int cancel;
+    float *batch;      /* batch_size input tensors */
+    float *scratch;    /* mean fusion */
+    size_t scratch_n;
+    feat_image_scratch *decode; /* decoder buffers, reused across images */
+};
+
+/* Where item i comes from. */
+typedef struct image_source {
+    enum { SRC_FILE, SRC_ENCODED, SRC_RGB8 } kind;
+    const char *const *paths;
+    const void *const *data;
+    const size_t *sizes;
+    const uint8_t *const *pixels;
+    const uint32_t *widths, *heights;
+    const size_t *strides;
+} image_source;
+
+static size_t input_floats(const feat_preprocess *pp) { return feat_preprocess_tensor_count(pp); }
+
+feat_status feat_image_extractor_new(feat_image_extractor **out)
+{
+    if (!out)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "feat_image_extractor_new: out is NULL");
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return feat_error_set_tls(FEAT_E_NOMEM, "out of memory allocating an image extractor");
+    atomic_init(&(*out)->cancel, 0);
+    feat_error_clear(feat_error_tls());
+    return FEAT_OK;
+}
+
+void feat_image_extractor_free(feat_image_extractor *ex)
+{
+    if (!ex)
+        return;
+    feat_tapped_release(&ex->tapped);
+    feat_image_options_free(ex->opts);
+    feat_image_scratch_free(ex->decode);
+    free(ex->batch);
+    free(ex->scratch);
+    free(ex);
+}
+
+const char *feat_image_extractor_last_error(const feat_image_extractor *ex)
+{
+    return ex ? ex->err.msg : "feat_image_extractor_last_error: extractor is NULL";
+}
+
+/* Buffers sized from the options and the probed dims; separate so clones get their own. */
+static feat_status alloc_buffers(feat_image_extractor *ex)
+{
+    size_t per = input_floats(&ex->pp);
+    if (ex->batch_size && per > SIZE_MAX / sizeof(float) / ex->batch_size)
+        return feat_error_set(&ex->err, FEAT_E_LIMIT, "batch of %u images of %zu floats is too large", ex->batch_size,
+                              per);
+    ex->batch = malloc((size_t)ex->batch_size * per * sizeof(float));
+    ex->scratch_n = 0;
+    for (size_t i = 0; i < ex->tapped.taps.n; i++)
+        if (ex->tapped.tap_dim[i] > ex->scratch_n)
+            ex->scratch_n = ex->tapped.tap_dim[i];
+    ex->scratch = malloc((ex->scratch_n ? ex->scratch_n : 1) * sizeof(float));
+    ex->decode = feat_image_scratch_new();
+    if (!ex->batch || !ex->scratch || !ex->decode)
+        return feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory allocating a batch of %u images", ex->batch_size);
+    return FEAT_OK;
+}
+
+feat_status feat_image_extractor_load(feat_image_extractor *ex, const char *model_path,
+                                      const feat_image_options *opts)
+{
+    if (!ex)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "feat_image_extractor_load: extractor is NULL");
+    feat_error_clear(&ex->err);
+    if (ex->loaded)
+        return feat_error_set(&ex->err, FEAT_E_STATE, "the extractor already has a model; use a new extractor");
+    if (!model_path)
+        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "model path is NULL");
+    feat_status st = feat_image_options_copy(opts, &ex->opts);
+    if (st != FEAT_OK)
+        return feat_error_set(&ex->err, st, "%s", feat_last_error());
+    ex->batch_size = ex->opts->batch_size ? ex->opts->batch_size : 1;
+    if (ex->batch_size > FEAT_IMAGE_MAX_BATCH)
+        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "batch size %u is above %d", ex->batch_size,
+                              FEAT_IMAGE_MAX_BATCH);
+    st = feat_tapped_load(&ex->tapped, model_path, ex->opts->device, ex->opts->taps, ex->opts->fusion, &ex->err);
+    if (st != FEAT_OK)
+        return st;
+    if (ex->tapped.info.input[0] && strcmp(ex->tapped.info.input, "image") != 0) {
+        st = feat_error_set(&ex->err, FEAT_E_MODEL, "%s is a %s model, not an image model", model_path,
+                            ex->tapped.info.input);
+        goto fail;
+    }
+    /* The side-car's crop size applies unless the caller chose one. */
+    if (!ex->opts->crop_w && !ex->opts->crop_h && ex->tapped.info.crop)
+        ex->opts->crop_w = ex->opts->crop_h = ex->tapped.info.crop;
+    if ((st = feat_preprocess_resolve(ex->opts, ex->tapped.info.preset, ex->tapped.info.resize, &ex->pp, &ex->err)) !=
+        FEAT_OK)
+        goto fail;
+    /* Warm up (the profiling executor optimizes on the second and third run) and learn the
+     * tap shapes from a real forward pass. */
+    size_t per = input_floats(&ex->pp);
+    float *zeros = calloc(per, sizeof *zeros);
+    if (!zeros) {
+        st = feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int run = 0; run < 3 && st == FEAT_OK; run++) {
+        feat_shim_outputs *o;
+        st = feat_shim_run_image(ex->tapped.model, zeros, 1, 3, (int64_t)ex->pp.crop_h,
+                                 (int64_t)ex->pp.crop_w, &o, &ex->err);
+        if (st == FEAT_OK && run == 0)
+            st = feat_tapped_probe(&ex->tapped, o, &ex->err);
+        feat_shim_outputs_free(o);
+    }
+    free(zeros);
+    if (st != FEAT_OK || (st = alloc_buffers(ex)) != FEAT_OK)
+        goto fail;
+    ex->loaded = 1;
+    return FEAT_OK;
+fail:
+    feat_tapped_release(&ex->tapped);
+    return st;
+}
+
+feat_status feat_image_extractor_clone(const feat_image_extractor *ex, feat_image_extractor **out)
+{
+    if (!ex || !out)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "feat_image_extractor_clone: NULL argument");
+    *out = NULL;
+    if (!ex->loaded)
+        return feat_error_set_tls(FEAT_E_STATE, "cannot clone an extractor that has no model loaded");
+    feat_image_extractor *c = calloc(1, sizeof *c);
+    if (!c)
+        return feat_error_set_tls(FEAT_E_NOMEM, "out of memory cloning an extractor");
+    atomic_init(&c->cancel, 0);
+    if (feat_image_options_copy(ex->opts, &c->opts) != FEAT_OK) {
+        free(c);
+        return feat_error_set_tls(FEAT_E_NOMEM, "out of memory cloning an extractor");
+    }
+    c->pp = ex->pp;
+    c->batch_size = ex->batch_size;
+    feat_tapped_share(&ex->tapped, &c->tapped);
+    if (alloc_buffers(c) != FEAT_OK) {
+        feat_status st = feat_error_set_tls(c->err.code, "%s", c->err.msg);
+        feat_image_extractor_free(c);
+        return st;
+    }
+    c->loaded = 1;
+    *out = c;
+    return FEAT_OK;
+}
+
+size_t feat_image_extractor_dim(const feat_image_extractor *ex) { return ex && ex->loaded ? ex->tapped.dim : 0; }
+
+size_t feat_image_extractor_n_taps(const feat_image_extractor *ex)
+{
+    return ex && ex->loaded ? ex->tapped.taps.n : 0;
+}
+
+const char *feat_image_extractor_tap(const feat_image_extractor *ex, size_t i)
+{
+    return ex && ex->loaded && i < ex->tapped.taps.n ? ex->tapped.tap_names[i] : "";
+}
+
+void feat_image_extractor_cancel(feat_image_extractor *ex)
+{
+    if (ex)
+        atomic_store(&ex->cancel, 1);
+}
+
+/* Messages name the item: files by path (the decoder does that), others by index. */
+static feat_status preprocess_item(feat_image_extractor *ex, const image_source *src, size_t i, float *dst,
+                                   feat_error *e)
+{
+    feat_status st;
+    switch (src->kind) {
+    case SRC_FILE:
+        if (!src->paths[i])
+            return feat_error_set(e, FEAT_E_INVALID_ARGUMENT, "item %zu: path is NULL", i);
+        return feat_image_preprocess_path(&ex->pp, ex->decode, src->paths[i], dst, e);
+    case SRC_ENCODED:
+        st = !src->data[i] && src->sizes[i]
+                 ? feat_error_set(e, FEAT_E_INVALID_ARGUMENT, "data is NULL")
+                 : feat_image_preprocess_bytes_s(&ex->pp, ex->decode, src->data[i], src->sizes[i], dst, e);
+        break;
+    case SRC_RGB8:
+        st = feat_image_preprocess_rgb8_s(&ex->pp, ex->decode, src->pixels[i], src->widths[i], src->heights[i],
+                                          src->strides ? src->strides[i] : 0, dst, e);
+        break;
+    default:
+        st = feat_error_set(e, FEAT_E_INTERNAL, "unknown image source");
+    }
+    if (st != FEAT_OK)
+        feat_error_prefix(e, "item %zu", i);
+    return st;
+}
+
+static feat_status extract(feat_image_extractor *ex, const image_source *src, size_t n, feat_result **out)
+{
+    if (!out)
+        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    feat_error_clear(&ex->err);
+    if (!ex->loaded)
+        return feat_error_set(&ex->err, FEAT_E_STATE, "no model loaded: call feat_image_extractor_load first");
+    atomic_store(&ex->cancel, 0);
+    feat_result *r;
+    feat_status st = feat_result_alloc(n, ex->tapped.dim, &r, &ex->err);
+    if (st != FEAT_OK)
+        return st;
+    size_t per = input_floats(&ex->pp);
+    size_t slot_item[FEAT_IMAGE_MAX_BATCH];
+    size_t next = 0;
+    while (next < n) {
+        if (atomic_load(&ex->cancel)) {
+            feat_result_free(r);
+            return feat_error_set(&ex->err, FEAT_E_CANCELLED, "extraction cancelled after %zu of %zu items", next, n);
+        }
+        /* Fill a batch with the next items that preprocess cleanly. */
+        size_t filled = 0;
+        while (next < n && filled < ex->batch_size) {
+            feat_error e = {0};
+            if (preprocess_item(ex, src, next, ex->batch + filled * per, &e) == FEAT_OK) {
+                slot_item[filled++] = next;
+            } else {
+                feat_result_set_error(r, next, &e);
+            }
+            next++;
+        }
+        if (!filled)
+            continue;
+        feat_shim_outputs *o;
+        feat_error e = {0};
+        st = feat_shim_run_image(ex->tapped.model, ex->batch, (int64_t)filled, 3, (int64_t)ex->pp.crop_h,
+                                 (int64_t)ex->pp.crop_w, &o, &e);
+        if (st == FEAT_E_NOMEM || st == FEAT_E_DEVICE || st == FEAT_E_STATE || st == FEAT_E_INTERNAL) {
+            /* Not the items' fault: the whole call fails and no partial result escapes. */
+            feat_error_copy(&ex->err, &e);
+            feat_result_free(r);
+            return st;
+        }
+        for (size_t k = 0; k < filled; k++) {
+            if (st != FEAT_OK) {
+                feat_result_set_error(r, slot_item[k], &e);
+                continue;
+            }
+            feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, NULL, feat_result_row(r, slot_item[k]), ex->scratch);
+            feat_result_set_ok(r, slot_item[k]);
+        }
+        feat_shim_outputs_free(o);
+    }
+    *out = r;
+    return FEAT_OK;
+}
+
+feat_status feat_image_extractor_extract_files(feat_image_extractor *ex, const char *const *paths, size_t n,
+                                               feat_result **out)
+{
+    if (!ex)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
+    if (n && !paths)
+        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "paths is NULL");
+    image_source src = {.kind = SRC_FILE, .paths = paths};
+    return extract(ex, &src, n, out);
+}
+
+feat_status feat_image_extractor_extract_encoded(feat_image_extractor *ex, const void *const *data,
+                                                 const size_t *sizes, size_t n, feat_result **out)
+{
+    if (!ex)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
+    if (n && (!data || !sizes))
+        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "data or sizes is NULL");
+    image_source src = {.kind = SRC_ENCODED, .data = data, .sizes = sizes};
+    return extract(ex, &src, n, out);
+}
+
+feat_status feat_image_extractor_extract_rgb8(feat_image_extractor *ex, const uint8_t *const *pixels,
+                                              const uint32_t *widths, const uint32_t *heights, const size_t *strides,
+                                              size_t n, feat_result **out)
+{
+    if (!ex)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
+    if (n && (!pixels || !widths || !heights))
+        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "pixels, widths or heights is NULL");
+    image_source src = {.kind = SRC_RGB8, .pixels = pixels, .widths = widths, .heights = heights, .strides = strides};
+    return extract(ex, &src, n, out);
+}
