@@ -41,7 +41,12 @@ typedef struct seq_buf {
     uint32_t *obyte; /* original char index -> byte offset; n_chars + 1 entries */
     size_t obyte_cap, n_chars;
     uint32_t *ncp, *nsrc; /* normalized stream: code point (or marker), original char index */
+    uint8_t *nins;        /* strip_accents: 1 when the entry is a non-first part of an NFD */
     size_t ncap, nlen;
+    uint32_t *rtmp;       /* sort_run() work space: 2 * rcap */
+    uint8_t *rtmp8;
+    size_t rcap;
+    int sort_failed;
     int32_t *tid;               /* tokens of the sequence (before [CLS]/[SEP]) */
     uint32_t *tstart, *tend;    /* original char range of each token */
     size_t tcap, nt;
@@ -86,6 +91,9 @@ void feat_tok_scratch_free(feat_tok_scratch *s)
         free(s->seq[i].obyte);
         free(s->seq[i].ncp);
         free(s->seq[i].nsrc);
+        free(s->seq[i].nins);
+        free(s->seq[i].rtmp);
+        free(s->seq[i].rtmp8);
         free(s->seq[i].tid);
         free(s->seq[i].tstart);
         free(s->seq[i].tend);
@@ -111,6 +119,10 @@ static int reserve_stream(seq_buf *b, size_t need)
         cap *= 2;
     if (!grow_u32(&b->ncp, cap) || !grow_u32(&b->nsrc, cap))
         return 0;
+    uint8_t *f = realloc(b->nins, cap);
+    if (!f)
+        return 0;
+    b->nins = f;
     b->ncap = cap;
     return 1;
 }
@@ -138,6 +150,7 @@ typedef struct norm_state {
     seq_buf *b;
     size_t run_start; /* first index of the current run of non-starters (canonical ordering) */
     int lower, strip;
+    int has_mn;       /* a mark for strip_marks() was emitted */
 } norm_state;
 
 static inline void emit(norm_state *ns, uint32_t cp, uint32_t src)
@@ -148,11 +161,77 @@ static inline void emit(norm_state *ns, uint32_t cp, uint32_t src)
     b->nlen++;
 }
 
+/* Canonical ordering of the run of non-starters [a, e) the way HF's NFD does it: the
+ * unicode-normalization crate stably sorts (char, change) pairs by combining class, then
+ * alignments are handed out by walking the sorted pairs: each first part of a decomposition
+ * takes the next original character's alignment, each further part copies the one before.
+ * So code points and "first part" flags move, while first-part alignments keep their order.
+ * Counting sort: linear even for adversarial runs of thousands of marks. */
+static void sort_run(seq_buf *b, size_t a, size_t e)
+{
+    size_t n = e - a;
+    int sorted = 1;
+    for (size_t q = a + 1; q < e && sorted; q++)
+        sorted = feat_uc_ccc(b->ncp[q - 1]) <= feat_uc_ccc(b->ncp[q]);
+    if (sorted)
+        return;
+    if (n > b->rcap) {
+        uint32_t *t = realloc(b->rtmp, 2 * n * sizeof *t);
+        uint8_t *t8 = t ? realloc(b->rtmp8, 2 * n) : NULL;
+        if (t)
+            b->rtmp = t;
+        if (t8)
+            b->rtmp8 = t8;
+        if (!t || !t8) {
+            b->sort_failed = 1; /* reported as FEAT_E_NOMEM by normalize() */
+            return;
+        }
+        b->rcap = n;
+    }
+    uint32_t *cps = b->rtmp, *firsts = b->rtmp + n;
+    uint8_t *ccc = b->rtmp8, *ins = b->rtmp8 + n;
+    size_t count[257] = {0}, nf = 0;
+    for (size_t q = 0; q < n; q++) {
+        cps[q] = b->ncp[a + q];
+        ins[q] = b->nins[a + q];
+        ccc[q] = (uint8_t)feat_uc_ccc(cps[q]);
+        count[ccc[q] + 1]++;
+        if (!ins[q])
+            firsts[nf++] = b->nsrc[a + q];
+    }
+    for (int c = 1; c < 257; c++)
+        count[c] += count[c - 1];
+    for (size_t q = 0; q < n; q++) {
+        size_t to = a + count[ccc[q]]++;
+        b->ncp[to] = cps[q];
+        b->nins[to] = ins[q];
+    }
+    size_t f = 0;
+    for (size_t q = a; q < e; q++)
+        b->nsrc[q] = !b->nins[q] ? firsts[f++] : q > 0 ? b->nsrc[q - 1] : 0;
+}
+
+/* Called before a starter (combining class 0) enters the stream: the run before it is final. */
+static inline void close_run(norm_state *ns)
+{
+    if (ns->b->nlen - ns->run_start > 1)
+        sort_run(ns->b, ns->run_start, ns->b->nlen);
+    ns->run_start = ns->b->nlen;
+}
+
+static inline void emit_starter(norm_state *ns, uint32_t cp, uint32_t src)
+{
+    close_run(ns);
+    emit(ns, cp, src);
+    ns->run_start = ns->b->nlen;
+}
+
 /* strip_accents / lowercase of one (non-whitespace, non-control) code point. */
 static void norm_char(norm_state *ns, uint32_t cp, uint32_t src)
 {
     seq_buf *b = ns->b;
     if (!ns->strip) {
+        /* No NFD, hence no reordering: every code point is final where it lands. */
         if (!ns->lower)
             emit(ns, cp, src);
         else if (cp == 0x130) { /* the one unconditional multi-code-point lowercase */
@@ -167,32 +246,34 @@ static void norm_char(norm_state *ns, uint32_t cp, uint32_t src)
     size_t nd = feat_uc_nfd(cp, d);
     for (size_t k = 0; k < nd; k++) {
         uint32_t x = d[k];
-        int ccc = feat_uc_ccc(x);
-        if (feat_uc_is_mn(x)) {
-            /* Removed after NFD; a removed starter still bounds the reordering run. */
-            if (ccc == 0)
-                ns->run_start = b->nlen;
-            continue;
-        }
-        if (ns->lower)
+        /* Marks (Mn) stay in the stream until strip_marks(): HF removes them after the
+         * canonical reordering, and which alignment survives depends on their position. */
+        if (feat_uc_is_mn(x))
+            ns->has_mn = 1;
+        else if (ns->lower)
             x = x == 0x130 ? 'i' : feat_uc_lower(x);
-        size_t p = b->nlen;
-        emit(ns, x, src);
-        if (ccc == 0) {
-            ns->run_start = b->nlen;
-            continue;
-        }
-        /* Canonical ordering: stable insertion by combining class within the run. The marks
-         * that strip_accents removes never need ordering, so only survivors take part. */
-        while (p > ns->run_start && feat_uc_ccc(b->ncp[p - 1]) > ccc) {
-            uint32_t tc = b->ncp[p - 1], ts = b->nsrc[p - 1];
-            b->ncp[p - 1] = b->ncp[p];
-            b->nsrc[p - 1] = b->nsrc[p];
-            b->ncp[p] = tc;
-            b->nsrc[p] = ts;
-            p--;
-        }
+        b->nins[b->nlen] = k > 0;
+        if (feat_uc_ccc(x) == 0)
+            emit_starter(ns, x, src);
+        else
+            emit(ns, x, src); /* sorted by close_run() when the run ends */
     }
+}
+
+/* The Mn filter of strip_accents, after NFD: drops marks together with the alignment of
+ * the position they ended up at. */
+static void strip_marks(seq_buf *b)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < b->nlen; r++) {
+        uint32_t cp = b->ncp[r];
+        if (cp >= 0x300 && cp < MARK_BASE && feat_uc_is_mn(cp))
+            continue;
+        b->ncp[w] = cp;
+        b->nsrc[w] = b->nsrc[r];
+        w++;
+    }
+    b->nlen = w;
 }
 
 static int match_special(const feat_tokenizer *tok, const uint8_t *s, size_t n)
@@ -209,6 +290,7 @@ static feat_status normalize(const feat_tokenizer *tok, const uint8_t *s, size_t
     const int replace = tok->cfg.utf8_policy == FEAT_UTF8_REPLACE;
     b->nlen = 0;
     b->n_chars = 0;
+    b->sort_failed = 0;
     if (n + 1 > b->obyte_cap) {
         if (!grow_u32(&b->obyte, n + 1))
             return feat_error_set(err, FEAT_E_NOMEM, "out of memory tokenizing %s (%zu bytes)", which, n);
@@ -218,7 +300,7 @@ static feat_status normalize(const feat_tokenizer *tok, const uint8_t *s, size_t
      * the non-ASCII path re-establishes it. */
     if (!reserve_stream(b, n + 16))
         return feat_error_set(err, FEAT_E_NOMEM, "out of memory tokenizing %s (%zu bytes)", which, n);
-    norm_state ns = {b, 0, tok->cfg.lowercase, tok->cfg.strip_accents};
+    norm_state ns = {b, 0, tok->cfg.lowercase, tok->cfg.strip_accents, 0};
     const int lower = tok->cfg.lowercase, cjk = tok->cfg.handle_cjk;
     uint32_t *obyte = b->obyte;
     size_t i = 0, ci = 0;
@@ -230,22 +312,19 @@ static feat_status normalize(const feat_tokenizer *tok, const uint8_t *s, size_t
             if (c == '[' && tok->n_match) {
                 int k = match_special(tok, s + i, n - i);
                 if (k >= 0) {
-                    emit(&ns, MARK_BASE + (uint32_t)k, (uint32_t)ci);
+                    emit_starter(&ns, MARK_BASE + (uint32_t)k, (uint32_t)ci);
                     for (uint32_t j = 0; j < tok->match_len[k]; j++)
                         obyte[ci + j] = (uint32_t)(i + j);
                     ci += tok->match_len[k];
                     i += tok->match_len[k];
-                    ns.run_start = b->nlen;
                     continue;
                 }
             }
-            if (cls == A_SPACE)
-                emit(&ns, ' ', (uint32_t)ci);
-            else if (cls != A_DROP)
-                emit(&ns, lower && c >= 'A' && c <= 'Z' ? c + 32u : c, (uint32_t)ci);
             /* A dropped control is removed before NFD, so it does not end a mark run. */
-            if (cls != A_DROP)
-                ns.run_start = b->nlen;
+            if (cls == A_SPACE)
+                emit_starter(&ns, ' ', (uint32_t)ci);
+            else if (cls != A_DROP)
+                emit_starter(&ns, lower && c >= 'A' && c <= 'Z' ? c + 32u : c, (uint32_t)ci);
             ci++;
             i++;
             continue;
@@ -264,13 +343,11 @@ static feat_status normalize(const feat_tokenizer *tok, const uint8_t *s, size_t
         if (feat_uc_is_dropped(cp)) {
             /* clean_text removes it before anything else looks at the string */
         } else if (feat_uc_is_whitespace(cp)) {
-            emit(&ns, ' ', (uint32_t)ci);
-            ns.run_start = b->nlen;
+            emit_starter(&ns, ' ', (uint32_t)ci);
         } else if (cjk && feat_uc_is_cjk(cp)) {
-            emit(&ns, ' ', (uint32_t)ci);
+            emit_starter(&ns, ' ', (uint32_t)ci);
             norm_char(&ns, cp, (uint32_t)ci);
-            emit(&ns, ' ', (uint32_t)ci);
-            ns.run_start = b->nlen;
+            emit_starter(&ns, ' ', (uint32_t)ci);
         } else {
             norm_char(&ns, cp, (uint32_t)ci);
         }
@@ -279,6 +356,11 @@ static feat_status normalize(const feat_tokenizer *tok, const uint8_t *s, size_t
     }
     obyte[ci] = (uint32_t)n;
     b->n_chars = ci;
+    close_run(&ns);
+    if (b->sort_failed)
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory ordering combining marks in %s", which);
+    if (ns.has_mn)
+        strip_marks(b);
     return FEAT_OK;
 }
 

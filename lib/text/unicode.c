@@ -32,9 +32,10 @@ int feat_uc_is_dropped(uint32_t cp)
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
     if (c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF)
         return !IN_TABLE(fast_ctrl_remove, cp);
-    /* The crate lists UnicodeData.txt lines, so of the private-use ranges only the 6 range
-     * endpoints count as "other" (spec §2.2). */
-    return IN_TABLE(fast_ctrl_add, cp);
+    /* Measured with tokenizers 0.19.1: every private-use code point (Co, 137,468 of them) is
+     * removed, not only the 6 range endpoints the spec (§2.2) derives from the crate tables.
+     * The private-use ranges are the same in UCD 8 and 15. */
+    return c == UTF8PROC_CATEGORY_CO;
 }
 
 int feat_uc_is_whitespace(uint32_t cp)
