@@ -321,11 +321,13 @@ static feat_status decode_jpeg(const uint8_t *data, size_t n, const feat_decode_
         }
     }
     int complete = cinfo.output_scanline == cinfo.output_height;
-    int truncated = jerr.eof_warnings;
     free(cmyk_row);
     cmyk_row = NULL;
-    /* No jpeg_finish_decompress: Pillow accepts a file whose EOI marker is missing once every
-     * scanline is decoded, and finish would only look for that marker. */
+    /* Reading up to the EOI marker: Pillow raises "image file is truncated" when only the EOI
+     * is missing too (measured with Pillow 9.4), and libjpeg reports that as JWRN_JPEG_EOF. */
+    if (complete)
+        jpeg_finish_decompress(&cinfo);
+    int truncated = jerr.eof_warnings;
     jpeg_destroy_decompress(&cinfo);
     if (truncated || !complete)
         return feat_error_set(err, FEAT_E_DECODE, "JPEG data is truncated (image file ends before all %u rows)",
@@ -344,16 +346,13 @@ typedef struct png_src {
     const uint8_t *data;
     size_t n, pos;
     char msg[256];
-    feat_status code;
 } png_src;
 
 static void png_read_cb(png_structp png, png_bytep out, size_t len)
 {
     png_src *s = png_get_io_ptr(png);
-    if (len > s->n - s->pos) {
-        s->code = FEAT_E_DECODE;
+    if (len > s->n - s->pos)
         png_error(png, "PNG data is truncated");
-    }
     memcpy(out, s->data + s->pos, len);
     s->pos += len;
 }
@@ -380,7 +379,17 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
 static feat_status decode_png(const uint8_t *data, size_t n, const feat_decode_params *p, feat_buf *pix,
                               feat_img *out, int *orientation, uint32_t *src_w, uint32_t *src_h, feat_error *err)
 {
-    png_src src = {data, n, 0, {0}, FEAT_OK};
+    /* The size limits are checked on the IHDR bytes first: libpng reports a size over its
+     * user limit only as "Invalid IHDR data", and the message should say which limit. */
+    if (n >= 33 && memcmp(data + 12, "IHDR", 4) == 0) {
+        uint32_t w0 = rd32(data + 16, 1), h0 = rd32(data + 20, 1);
+        if (w0 && h0) {
+            feat_status st0 = check_size("PNG", w0, h0, p, err);
+            if (st0)
+                return st0;
+        }
+    }
+    png_src src = {data, n, 0, {0}};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warning_cb);
     if (!png)
         return feat_error_set(err, FEAT_E_NOMEM, "out of memory creating a PNG reader");
@@ -395,8 +404,6 @@ static feat_status decode_png(const uint8_t *data, size_t n, const feat_decode_p
         free(raw);
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
-        if (src.code == FEAT_E_LIMIT)
-            return feat_error_set(err, FEAT_E_LIMIT, "%s", src.msg);
         if (strstr(src.msg, "exceeds user limit") || strstr(src.msg, "too large"))
             return feat_error_set(err, FEAT_E_LIMIT, "PNG exceeds a limit: %s", src.msg);
         return feat_error_set(err, FEAT_E_DECODE, "corrupt PNG: %s", src.msg[0] ? src.msg : "decode error");
