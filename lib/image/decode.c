@@ -183,6 +183,8 @@ static void cmyk_row_to_rgb(uint8_t *dst, const uint8_t *src, uint32_t w)
  * the resize target, so the exact resampler still does the final (antialiased) reduction. */
 static unsigned fast_denom(const feat_decode_params *p, uint32_t w, uint32_t h)
 {
+    if (!p->fast_min_short && !p->fast_min_w)
+        return 1;
     for (unsigned d = 8; d >= 2; d /= 2) {
         uint32_t sw = (w + d - 1) / d, sh = (h + d - 1) / d;
         uint32_t s = sw < sh ? sw : sh;
