@@ -288,7 +288,11 @@ static feat_status decode_jpeg(const uint8_t *data, size_t n, const feat_decode_
     }
     /* Progressive files keep all coefficients in memory (2 bytes per sample); the pixel limit
      * already bounds that, this keeps a hostile header from asking for more. */
-    cinfo.mem->max_memory_to_use = 4L * 1024 * 1024 * 1024 > LONG_MAX ? LONG_MAX : (long)(4LL * 1024 * 1024 * 1024);
+#if LONG_MAX > 0xFFFFFFFFL
+    cinfo.mem->max_memory_to_use = 4L << 30;
+#else
+    cinfo.mem->max_memory_to_use = LONG_MAX;
+#endif
     jpeg_calc_output_dimensions(&cinfo);
     uint32_t ow = cinfo.output_width, oh = cinfo.output_height;
     int ch = cinfo.num_components == 1 ? 1 : 3;
