@@ -624,7 +624,11 @@ feat_status feat_tok_encode(const feat_tokenizer *tok, feat_tok_scratch *scratch
         return FEAT_OK;
     }
 
-    if (na + nb > m) {
+    if (na + nb > m && m == 0) {
+        /* HF truncate_encodings: a zero budget empties both sequences whatever the strategy. */
+        keep_a = keep_b = 0;
+        out->n_truncated = na + nb;
+    } else if (na + nb > m) {
         feat_truncation tr = p->truncation == FEAT_TRUNCATE_DEFAULT ? FEAT_TRUNCATE_LONGEST_FIRST : p->truncation;
         size_t remove = na + nb - m;
         switch (tr) {
