@@ -404,6 +404,35 @@ def test_truncated_copies_rejected(generated, tmp_path):
     assert refused >= 14
 
 
+def test_corrupt_data_like_pillow(generated, tmp_path):
+    """Damaged bytes inside JPEG scans and PNG data: where Pillow still decodes (it ignores
+    libjpeg's corrupt-data warnings) libfeat gives the identical tensor; where Pillow refuses,
+    libfeat refuses."""
+    rng = np.random.default_rng(7)
+    cases = []
+    for name in ("q95_420.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg", "palette.png", "rgb16.png"):
+        src = bytearray(open(str(generated["dir"] / name), "rb").read())
+        for k in range(6):
+            b = bytearray(src)
+            for pos in rng.integers(len(b) // 3, len(b) - 8, 1 + k % 3):
+                b[pos] = (b[pos] + int(rng.integers(1, 255))) & 0xFF
+            p = tmp_path / f"bad{k}_{name}"
+            p.write_bytes(bytes(b))
+            cases.append(str(p))
+    got = run_dump(cases, tmp_path)
+    accepted = 0
+    for p in cases:
+        try:
+            ref = torchvision_reference(p)
+        except (OSError, SyntaxError, ValueError):
+            assert isinstance(got[p], tuple) and got[p][1] in ("FEAT_E_DECODE", "FEAT_E_UNSUPPORTED"), (p, got[p])
+        else:
+            accepted += 1
+            assert not isinstance(got[p], tuple), (p, got[p])
+            assert np.array_equal(got[p].reshape(ref.shape), ref), p
+    assert accepted >= 6  # the JPEG cases mostly decode with warnings, in both
+
+
 def test_fast_mode_is_close(tmp_path):
     """FAST decode is not exact; it must stay near (documented bounds in docs/imaging.md)."""
     files = [f for f in mate_photos() if f.endswith(".jpg")][:3]
