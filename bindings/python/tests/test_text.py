@@ -1,0 +1,75 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import libfeat
+from conftest import assert_same, read_rows
+
+
+@pytest.fixture(scope="module")
+def ex(env):
+    with libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], taps=env["FEAT_TEST_TEXT_TAPS"]) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def lines(data):
+    return (data / "lines.txt").read_bytes().split(b"\n")[:-1]
+
+
+def test_text_matches_cli(ex, data, lines):
+    want, rows = read_rows(data / "ref" / "text.npy")
+    r = ex.extract(lines)
+    assert ex.dim == 384 and ex.taps == ["encoder.layer.5:mean"]
+    assert_same(r.features, want)
+    for i, (status, _, msg) in enumerate(rows):
+        assert (r.statuses[i] == 0) == (status == "ok")
+        if status != "ok":
+            assert r.errors[i] == msg
+    bad = [i for i, l in enumerate(lines) if b"\xe9" in l]
+    assert list(np.nonzero(r.statuses)[0]) == bad
+    assert isinstance(r.item_error(bad[0]), libfeat.DecodeError)
+
+
+def test_str_and_bytes_agree(ex, lines):
+    good = [l for l in lines if b"\xe9" not in l][:5]
+    assert_same(ex.extract([l.decode() for l in good]).features, ex.extract(good).features)
+
+
+def test_pairs_match_cli(env, data):
+    want, _ = read_rows(data / "ref" / "pairs.npy")
+    pairs = [l.split(b"\t") for l in (data / "pairs.txt").read_bytes().split(b"\n")[:-1]]
+    with libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"]) as e:
+        r = e.extract_pairs([a for a, _ in pairs], [b for _, b in pairs])
+        assert_same(r.features, want)
+        with pytest.raises(libfeat.InvalidArgument):
+            e.extract_pairs(["a"], [])
+
+
+def test_borrowed_tokenizer(ex, env):
+    tok = ex.tokenizer
+    own = libfeat.Tokenizer(env["FEAT_TEST_VOCAB"])
+    assert list(tok.encode("A man rides a horse.").ids) == list(own.encode("A man rides a horse.").ids)
+    tok.close()  # closing a borrowed tokenizer frees nothing
+    assert ex.tokenizer.vocab_size == 30522
+
+
+def test_bad_taps_fail_at_load(env):
+    with pytest.raises(libfeat.FeatError) as ei:
+        libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], taps="encoder.layer.99:mean")
+    assert isinstance(ei.value, (libfeat.NotFound, libfeat.InvalidArgument)) and "99" in ei.value.message
+
+
+def test_cancel_from_another_thread(env, lines):
+    with libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], batch_size=8) as e:
+        texts = [l for l in lines if b"\xe9" not in l] * 60
+        timer = threading.Timer(0.3, e.cancel)
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(libfeat.Cancelled):
+            e.extract(texts)
+        timer.join()
+        assert time.monotonic() - t0 < 10
+        assert e.extract(texts[:2]).n_failed == 0  # usable after a cancelled call
