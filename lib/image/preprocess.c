@@ -326,7 +326,9 @@ feat_status feat_image_read_file(const char *path, feat_image_scratch *scratch, 
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "read file: %s is NULL", !path ? "path" : "output");
     *data = NULL;
     *n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO without a writer would otherwise block forever (a hostile
+     * directory can hold one); non-regular files are refused below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         return feat_error_set(err, (e == ENOENT || e == ENOTDIR) ? FEAT_E_NOT_FOUND : FEAT_E_IO, "%s: cannot open: %s",
@@ -342,15 +344,24 @@ feat_status feat_image_read_file(const char *path, feat_image_scratch *scratch, 
         close(fd);
         return feat_error_set(err, FEAT_E_IO, "%s: is a directory, not an image file", path);
     }
-    if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > FEAT_IMAGE_MAX_FILE) {
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return feat_error_set(err, FEAT_E_IO, "%s: not a regular file (a FIFO, socket or device); pass its bytes "
+                              "with feat_image_extractor_extract_encoded instead", path);
+    }
+    /* Back to blocking reads for the regular file. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    if ((uint64_t)sb.st_size > FEAT_IMAGE_MAX_FILE) {
         close(fd);
         return feat_error_set(err, FEAT_E_LIMIT, "%s: file of %lld bytes is above the %zu-byte limit", path,
                               (long long)sb.st_size, FEAT_IMAGE_MAX_FILE);
     }
     feat_buf local = {0};
     feat_buf *b = scratch ? &scratch->file : &local;
-    /* Regular files: their size (+1 to see EOF in one read); pipes and the like grow. */
-    size_t cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 65536;
+    /* The file's size (+1 to see EOF in one read); the buffer still grows if the file does. */
+    size_t cap = (size_t)sb.st_size + 1;
     size_t len = 0;
     if (feat_buf_reserve(b, cap)) {
         close(fd);
