@@ -56,3 +56,16 @@ bench: build
 
 clean:
 	rm -rf $(BUILD)
+
+# Opt-in (not part of `make test`): the model tests against a pip libtorch 2.x, linked CPU-only
+# (docs/backends.md). TORCH2_VERSION picks the wheel; the venv and build dir are reused.
+TORCH2_VERSION ?= 2.15.0
+TORCH2_BUILD   := build-torch2
+.PHONY: test-torch2
+test-torch2: setup
+	tdir=$$(bash tools/torch2_venv.sh $(TORCH2_VERSION) .venv-torch2) && \
+	  { test -f $(TORCH2_BUILD)/build.ninja || meson setup $(TORCH2_BUILD) -Dtorch=enabled -Dtorch_dir=$$tdir; }
+	ninja -C $(TORCH2_BUILD) -j2
+	meson test -C $(TORCH2_BUILD) --print-errorlogs --num-processes 2
+	FEAT_BUILD_DIR=$(CURDIR)/$(TORCH2_BUILD) $(PY) -m pytest -q tests/model/test_taps.py \
+	  tests/model/test_image_features.py tests/model/test_text_features.py
