@@ -82,7 +82,10 @@ def test_sigint_stops_cleanly_then_resumes(feat_cli, models, images, tmp_path):
     model = models["resnet18-script"]
     out = tmp_path / "out.npy"
     p = subprocess.Popen(feat_image(feat_cli, model, images, out), stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    parts = tmp_path / "out.parts"
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and not list(parts.glob("*.npy")):
+        time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     err = p.communicate()[1]
     if p.returncode == 0:

@@ -109,6 +109,7 @@ def test_bad_input_fails_alone(feat_cli, models, tmp_path):
     assert [row["status"] for row in table] == ["ok", "FEAT_E_DECODE", "ok", "ok", "ok"], table
     assert np.isnan(x[1]).all() and not np.isnan(x[[0, 2, 3, 4]]).any()
     assert "UTF-8" in table[1]["message"]
+    assert [row["input"].split(" #")[0] for row in table] == [f"line {i}" for i in range(1, 6)]
     r, out = run_text(feat_cli, models["minilm"], lines[:2], tmp_path, "--replace-invalid", name="repl")
     assert r.returncode == 0 and not np.isnan(np.load(out)).any()
 

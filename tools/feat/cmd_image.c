@@ -108,6 +108,8 @@ int cmd_image(int argc, char **argv)
         fputs(image_help, stderr);
         return 2;
     }
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
     if (threads >= 0 && feat_global_set_threads((int32_t)threads) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", feat_last_error());
         return 1;
@@ -145,8 +147,6 @@ int cmd_image(int argc, char **argv)
         return 1;
     if (done)
         fprintf(stderr, "feat: resuming after image %zu of %zu\n", done, files.n);
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
     size_t failed = 0;
     int rc = 0;
     while (done < files.n && !interrupted) {

@@ -11,7 +11,8 @@ static void on_sigint(int sig) { interrupted = sig; }
 static const char text_help[] =
     "usage: feat text --model M [options] -o OUT.npy [--input FILE | < lines]\n"
     "One row per input line (UTF-8; a line is cut at a NUL byte). With --pair each line is\n"
-    "'A<TAB>B'. Writes OUT.npy (float32; NaN rows for lines that failed) and OUT.rows.tsv.\n"
+    "'A<TAB>B'. Writes OUT.npy (float32; NaN rows for lines that failed) and OUT.rows.tsv,\n"
+    "whose input column names each line as 'line N #DIGEST' (FNV-1a of its bytes).\n"
     "options:\n"
     "  --model M          TorchScript text model (side-car M.json names the vocab)\n"
     "  --vocab V          vocab.txt (default: the side-car's)\n"
@@ -108,6 +109,8 @@ int cmd_text(int argc, char **argv)
         fputs(text_help, stderr);
         return 2;
     }
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
     if (threads >= 0 && feat_global_set_threads((int32_t)threads) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", feat_last_error());
         return 1;
@@ -156,15 +159,28 @@ int cmd_text(int argc, char **argv)
         return 1;
     }
     feat_text_options_free(o);
+    /* The rows table names each line by its number in the input and a digest of its bytes (the
+     * text itself may be huge or not UTF-8); --resume checks both. */
+    strlist labels = {0};
+    for (size_t i = 0; i < lines.n; i++) {
+        char label[64];
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (const unsigned char *b = (const unsigned char *)lines.v[i]; *b; b++)
+            h = (h ^ *b) * 1099511628211ull;
+        if (second)
+            for (const unsigned char *b = (const unsigned char *)second[i]; *b; b++)
+                h = (h ^ *b) * 1099511628211ull;
+        snprintf(label, sizeof label, "line %zu #%016llx", (i * shard_n + shard_i) + 1, (unsigned long long)h);
+        if (strlist_push(&labels, label))
+            return 1;
+    }
     size_t done = 0;
-    out_writer *w = out_open(output, feat_text_extractor_dim(ex), lines.v, lines.n, shard_i, shard_n, resume,
+    out_writer *w = out_open(output, feat_text_extractor_dim(ex), labels.v, labels.n, shard_i, shard_n, resume,
                              &done);
     if (!w)
         return 1;
     if (done)
         fprintf(stderr, "feat: resuming after line %zu of %zu\n", done, lines.n);
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
     size_t failed = 0;
     int rc = 0;
     while (done < lines.n && !interrupted) {
@@ -183,7 +199,7 @@ int cmd_text(int argc, char **argv)
                 fprintf(stderr, "feat: line %zu: %s\n", done + i + 1, feat_result_item_error(r, i));
                 failed++;
             }
-        int bad = out_append(w, r, lines.v + done, n);
+        int bad = out_append(w, r, labels.v + done, n);
         feat_result_free(r);
         if (bad) {
             rc = 1;
@@ -214,5 +230,6 @@ int cmd_text(int argc, char **argv)
     feat_text_extractor_free(ex);
     free(second);
     strlist_free(&lines);
+    strlist_free(&labels);
     return rc;
 }
