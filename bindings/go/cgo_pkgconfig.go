@@ -1,0 +1,6 @@
+//go:build feat_pkgconfig
+
+package feat
+
+// #cgo pkg-config: libfeat
+import "C"

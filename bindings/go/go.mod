@@ -1,0 +1,3 @@
+module github.com/libfeat/libfeat/bindings/go
+
+go 1.21
