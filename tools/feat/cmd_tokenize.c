@@ -50,7 +50,7 @@ int cmd_tokenize(int argc, char **argv)
                    "                     [--max-length N] [--truncation S] [< lines]\n"
                    "Prints the ids of each input line (space separated). --types adds a tab and the\n"
                    "token type ids, --offsets a tab and start:end code-point offsets per token.\n"
-                   "With --pair each line is 'A<TAB>B'. Lines that fail print 'error: MESSAGE'.\n");
+                   "With --pair each line is 'A<TAB>B'. Lines that fail print 'error: STATUS: MESSAGE'.\n");
             return 0;
         default: return 2;
         }
@@ -63,7 +63,7 @@ int cmd_tokenize(int argc, char **argv)
         fprintf(stderr, "usage: feat tokenize --vocab V [options] < lines\n");
         return 2;
     }
-    feat_tokenizer *tok;
+    feat_tokenizer *tok = NULL;
     if (feat_tokenizer_new(&tok) != FEAT_OK || feat_tokenizer_load(tok, vocab, o) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", tok ? feat_tokenizer_last_error(tok) : feat_last_error());
         return 1;
@@ -87,8 +87,9 @@ int cmd_tokenize(int argc, char **argv)
             la = tab ? (size_t)(tab - line) : (size_t)len;
         }
         feat_encoding *e;
-        if (feat_tokenizer_encode(tok, line, la, b, lb, &e) != FEAT_OK) {
-            printf("error: %s\n", feat_tokenizer_last_error(tok));
+        feat_status es = feat_tokenizer_encode(tok, line, la, b, lb, &e);
+        if (es != FEAT_OK) {
+            printf("error: %s: %s\n", feat_status_name(es), feat_tokenizer_last_error(tok));
             n_failed++;
             continue;
         }
