@@ -6,9 +6,17 @@
 #include "image/image_internal.h"
 #include "image/image_options.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One batch of preprocessed inputs and the items they came from. */
+typedef struct batch {
+    float *x;      /* batch_size input tensors */
+    size_t *items; /* item index of each filled slot */
+    size_t filled;
+} batch;
 
 /* Images per forward pass at most (a batch of 4096 224x224 inputs is 2.4 GB already). */
 #define FEAT_IMAGE_MAX_BATCH 4096
@@ -21,7 +29,8 @@ struct feat_image_extractor {
     int loaded;
     uint32_t batch_size;
     atomic_int cancel;
-    float *batch;      /* batch_size input tensors */
+    batch bufs[2];     /* two batches: decoding fills one while the model runs the other */
+    int pipelined;     /* decode on a worker thread, overlapped with inference */
     float *scratch;    /* mean fusion */
     size_t scratch_n;
     feat_image_scratch *decode; /* decoder buffers, reused across images */
@@ -59,7 +68,10 @@ void feat_image_extractor_free(feat_image_extractor *ex)
     feat_tapped_release(&ex->tapped);
     feat_image_options_free(ex->opts);
     feat_image_scratch_free(ex->decode);
-    free(ex->batch);
+    for (int k = 0; k < 2; k++) {
+        free(ex->bufs[k].x);
+        free(ex->bufs[k].items);
+    }
     free(ex->scratch);
     free(ex);
 }
@@ -76,14 +88,21 @@ static feat_status alloc_buffers(feat_image_extractor *ex)
     if (ex->batch_size && per > SIZE_MAX / sizeof(float) / ex->batch_size)
         return feat_error_set(&ex->err, FEAT_E_LIMIT, "batch of %u images of %zu floats is too large", ex->batch_size,
                               per);
-    ex->batch = malloc((size_t)ex->batch_size * per * sizeof(float));
+    ex->pipelined = (ex->opts->decode_threads ? ex->opts->decode_threads : 1) >= 1;
+    for (int k = 0; k < 2; k++) {
+        ex->bufs[k].x = malloc((size_t)ex->batch_size * per * sizeof(float));
+        ex->bufs[k].items = malloc((size_t)ex->batch_size * sizeof(size_t));
+        if (!ex->bufs[k].x || !ex->bufs[k].items)
+            return feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory allocating a batch of %u images",
+                                  ex->batch_size);
+    }
     ex->scratch_n = 0;
     for (size_t i = 0; i < ex->tapped.taps.n; i++)
         if (ex->tapped.tap_dim[i] > ex->scratch_n)
             ex->scratch_n = ex->tapped.tap_dim[i];
     ex->scratch = malloc((ex->scratch_n ? ex->scratch_n : 1) * sizeof(float));
     ex->decode = feat_image_scratch_new();
-    if (!ex->batch || !ex->scratch || !ex->decode)
+    if (!ex->scratch || !ex->decode)
         return feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory allocating a batch of %u images", ex->batch_size);
     return FEAT_OK;
 }
@@ -218,6 +237,126 @@ static feat_status preprocess_item(feat_image_extractor *ex, const image_source 
     return st;
 }
 
+/* Preprocesses items from *next on until the batch holds batch_size inputs or the items run
+ * out; items that fail get their error in the result right away (each item's slot in the
+ * result is written by exactly one thread). */
+static void fill_batch(feat_image_extractor *ex, const image_source *src, size_t n, size_t *next, batch *b,
+                       feat_result *r)
+{
+    size_t per = input_floats(&ex->pp);
+    b->filled = 0;
+    while (*next < n && b->filled < ex->batch_size && !atomic_load(&ex->cancel)) {
+        feat_error e = {0};
+        if (preprocess_item(ex, src, *next, b->x + b->filled * per, &e) == FEAT_OK)
+            b->items[b->filled++] = *next;
+        else
+            feat_result_set_error(r, *next, &e);
+        (*next)++;
+    }
+}
+
+/* Runs one batch through the model and pools its rows. Returns a status only for failures
+ * that are not the items' fault (the whole call then fails). */
+static feat_status run_batch(feat_image_extractor *ex, const batch *b, feat_result *r)
+{
+    if (!b->filled)
+        return FEAT_OK;
+    feat_shim_outputs *o;
+    feat_error e = {0};
+    feat_status st = feat_shim_run_image(ex->tapped.model, b->x, (int64_t)b->filled, 3, (int64_t)ex->pp.crop_h,
+                                         (int64_t)ex->pp.crop_w, &o, &e);
+    if (st == FEAT_E_NOMEM || st == FEAT_E_DEVICE || st == FEAT_E_STATE || st == FEAT_E_INTERNAL) {
+        feat_error_copy(&ex->err, &e);
+        return st;
+    }
+    for (size_t k = 0; k < b->filled; k++) {
+        if (st != FEAT_OK) {
+            feat_result_set_error(r, b->items[k], &e);
+            continue;
+        }
+        feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, NULL, feat_result_row(r, b->items[k]), ex->scratch);
+        feat_result_set_ok(r, b->items[k]);
+    }
+    feat_shim_outputs_free(o);
+    return FEAT_OK;
+}
+
+/* Decoding overlapped with inference: a worker fills batch k+1 while the caller's thread runs
+ * batch k. Two buffers, handed back and forth under one mutex. */
+typedef struct pipeline {
+    feat_image_extractor *ex;
+    const image_source *src;
+    size_t n, next;
+    feat_result *r;
+    batch *bufs;          /* 2 */
+    int ready[2];         /* filled and not yet run */
+    int stop, worker_done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} pipeline;
+
+static void *decode_worker(void *arg)
+{
+    pipeline *p = arg;
+    for (size_t k = 0;; k++) {
+        int slot = (int)(k & 1);
+        pthread_mutex_lock(&p->mu);
+        while (p->ready[slot] && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        int stop = p->stop || p->next >= p->n;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        fill_batch(p->ex, p->src, p->n, &p->next, &p->bufs[slot], p->r);
+        pthread_mutex_lock(&p->mu);
+        p->ready[slot] = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->worker_done = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static feat_status run_pipelined(feat_image_extractor *ex, const image_source *src, size_t n, feat_result *r)
+{
+    pipeline p = {.ex = ex, .src = src, .n = n, .r = r, .bufs = ex->bufs};
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, decode_worker, &p) != 0) {
+        pthread_cond_destroy(&p.cv);
+        pthread_mutex_destroy(&p.mu);
+        return FEAT_E_UNSUPPORTED; /* the caller falls back to the serial loop */
+    }
+    feat_status st = FEAT_OK;
+    for (size_t k = 0;; k++) {
+        int slot = (int)(k & 1);
+        pthread_mutex_lock(&p.mu);
+        while (!p.ready[slot] && !p.worker_done)
+            pthread_cond_wait(&p.cv, &p.mu);
+        int have = p.ready[slot];
+        pthread_mutex_unlock(&p.mu);
+        if (!have)
+            break;
+        st = run_batch(ex, &p.bufs[slot], r);
+        pthread_mutex_lock(&p.mu);
+        p.ready[slot] = 0;
+        if (st != FEAT_OK)
+            p.stop = 1;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        if (st != FEAT_OK)
+            break;
+    }
+    pthread_join(tid, NULL);
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    return st;
+}
+
 static feat_status extract(feat_image_extractor *ex, const image_source *src, size_t n, feat_result **out)
 {
     if (!out)
@@ -231,46 +370,21 @@ static feat_status extract(feat_image_extractor *ex, const image_source *src, si
     feat_status st = feat_result_alloc(n, ex->tapped.dim, &r, &ex->err);
     if (st != FEAT_OK)
         return st;
-    size_t per = input_floats(&ex->pp);
-    size_t slot_item[FEAT_IMAGE_MAX_BATCH];
-    size_t next = 0;
-    while (next < n) {
-        if (atomic_load(&ex->cancel)) {
-            feat_result_free(r);
-            return feat_error_set(&ex->err, FEAT_E_CANCELLED, "extraction cancelled after %zu of %zu items", next, n);
+    /* Overlap only pays when there is a next batch to decode during a forward pass. */
+    st = ex->pipelined && n > ex->batch_size ? run_pipelined(ex, src, n, r) : FEAT_E_UNSUPPORTED;
+    if (st == FEAT_E_UNSUPPORTED) {
+        st = FEAT_OK;
+        for (size_t next = 0; next < n && st == FEAT_OK && !atomic_load(&ex->cancel);) {
+            fill_batch(ex, src, n, &next, &ex->bufs[0], r);
+            st = run_batch(ex, &ex->bufs[0], r);
         }
-        /* Fill a batch with the next items that preprocess cleanly. */
-        size_t filled = 0;
-        while (next < n && filled < ex->batch_size) {
-            feat_error e = {0};
-            if (preprocess_item(ex, src, next, ex->batch + filled * per, &e) == FEAT_OK) {
-                slot_item[filled++] = next;
-            } else {
-                feat_result_set_error(r, next, &e);
-            }
-            next++;
-        }
-        if (!filled)
-            continue;
-        feat_shim_outputs *o;
-        feat_error e = {0};
-        st = feat_shim_run_image(ex->tapped.model, ex->batch, (int64_t)filled, 3, (int64_t)ex->pp.crop_h,
-                                 (int64_t)ex->pp.crop_w, &o, &e);
-        if (st == FEAT_E_NOMEM || st == FEAT_E_DEVICE || st == FEAT_E_STATE || st == FEAT_E_INTERNAL) {
-            /* Not the items' fault: the whole call fails and no partial result escapes. */
-            feat_error_copy(&ex->err, &e);
-            feat_result_free(r);
-            return st;
-        }
-        for (size_t k = 0; k < filled; k++) {
-            if (st != FEAT_OK) {
-                feat_result_set_error(r, slot_item[k], &e);
-                continue;
-            }
-            feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, NULL, feat_result_row(r, slot_item[k]), ex->scratch);
-            feat_result_set_ok(r, slot_item[k]);
-        }
-        feat_shim_outputs_free(o);
+    }
+    if (st == FEAT_OK && atomic_load(&ex->cancel))
+        st = feat_error_set(&ex->err, FEAT_E_CANCELLED, "extraction cancelled");
+    if (st != FEAT_OK) {
+        /* No partial result escapes a failed call. */
+        feat_result_free(r);
+        return st;
     }
     *out = r;
     return FEAT_OK;

@@ -1,7 +1,9 @@
 #include "extract/tapped.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char *device, const char *spec,
                              feat_fusion fusion, feat_error *err)
@@ -10,6 +12,12 @@ feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char 
     t->fusion = fusion == FEAT_FUSION_DEFAULT ? FEAT_FUSION_CONCAT : fusion;
     if (!model_path)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "model path is NULL");
+    struct stat sb;
+    if (stat(model_path, &sb) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return feat_error_set(err, FEAT_E_NOT_FOUND, "model file '%s' does not exist", model_path);
+        return feat_error_set(err, FEAT_E_IO, "model file '%s' cannot be opened: %s", model_path, strerror(errno));
+    }
     feat_status st = feat_model_info_read(model_path, &t->info, err);
     if (st != FEAT_OK)
         return st;

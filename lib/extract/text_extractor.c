@@ -307,13 +307,18 @@ static feat_status run_batches(feat_text_extractor *ex, token_store *s, float *s
     int64_t *buf = NULL;
     size_t buf_cap = 0;
     feat_status st = FEAT_OK;
-    for (size_t b0 = 0; b0 < n && st == FEAT_OK; b0 += ex->batch_size) {
+    for (size_t b0 = 0, bn = 0; b0 < n && st == FEAT_OK; b0 += bn) {
         if (atomic_load(&ex->cancel)) {
             st = feat_error_set(&ex->err, FEAT_E_CANCELLED, "extraction cancelled");
             break;
         }
-        size_t bn = n - b0 < ex->batch_size ? n - b0 : ex->batch_size;
-        size_t len = s->seqs[order[b0]].len; /* longest of the batch */
+        size_t len = s->seqs[order[b0]].len; /* the longest of the batch: sorted, it comes first */
+        /* A batch ends at batch_size sequences, or where a sequence is shorter than 3/4 of the
+         * longest: every sequence is padded to the longest, so mixing lengths would spend the
+         * forward pass on padding (one 256-token text among 31 short ones costs 30x). */
+        bn = 1;
+        while (b0 + bn < n && bn < ex->batch_size && 4 * s->seqs[order[b0 + bn]].len >= 3 * len)
+            bn++;
         if (3 * bn * len > buf_cap) {
             free(buf);
             buf_cap = 3 * bn * len;

@@ -56,12 +56,20 @@ def test_kill_and_resume_equals_uninterrupted(feat_cli, models, images, tmp_path
     r = subprocess.run(feat_image(feat_cli, model, images, ref), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out.npy"
+    parts = tmp_path / "out.parts"
     rng = random.Random(3)
     kills = 0
     for attempt in range(6):
         cmd = feat_image(feat_cli, model, images, out, *(["--resume"] if attempt else []))
+        done_before = len(list(parts.glob("*.npy"))) if parts.exists() else 0
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.5))
+        # Kill at a random moment after this run has written 1 to 3 more parts: mid-run, at any
+        # point of writing a part, not only during start-up.
+        target = done_before + rng.randint(1, 3)
+        deadline = time.time() + 120
+        while p.poll() is None and time.time() < deadline and len(list(parts.glob("*.npy"))) < target:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.08))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1
