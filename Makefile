@@ -21,11 +21,13 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	$(NINJA)
 
-# The whole suite: the pure-C parts under ASan+UBSan, the C unit and ABI tests, then the
-# Python-driven parity tests (pytest) against PyTorch, Pillow and Hugging Face tokenizers.
+# The whole suite: the pure-C parts under ASan+UBSan, short fuzz runs, the C unit and ABI
+# tests, the Python-driven parity tests (pytest) against PyTorch, Pillow and Hugging Face
+# tokenizers, then the Python, Go and Rust bindings.
 test: build test-sanitize fuzz-smoke
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) $(PY) -m pytest -q tests
+	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) bash bindings/test.sh
 
 $(SAN)/build.ninja:
 	meson setup $(SAN) -Dtorch=disabled -Db_sanitize=address,undefined -Dbuildtype=debugoptimized
