@@ -147,6 +147,7 @@ def test_images_paths_shared_model_equal_cli(spark, models, photos, image_cli):
                             ship_model=False)
     got = sorted(out.collect(), key=lambda r: r["idx"])
     assert check_same(got, feats, rows) == 1
+    assert [r["features_status"] for r in got].count(libfeat.DecodeError.status) == 1  # the truncated JPEG
 
 
 def test_image_input_errors_are_rows(spark, models, photos):
@@ -248,3 +249,13 @@ def test_driver_side_checks(spark, models):
         fs.text_features(df, "/no/such/model.pt")
     assert [os.path.basename(f) for f in fs.model_files(str(models["minilm"]))] == [
         "minilm.pt", "minilm.json", "minilm.vocab.txt"]
+
+
+def test_text_binary_column_invalid_utf8_is_a_row(spark, models):
+    df = spark.createDataFrame([(0, bytearray("caf\u00e9 ok".encode())), (1, bytearray(b"bad \xff\xfe bytes"))],
+                               "idx int, text binary")
+    got = sorted(fs.text_features(df, str(models["minilm"]), taps=TEXT_TAPS, threads=1).collect(),
+                 key=lambda r: r["idx"])
+    assert got[0]["features_status"] == 0 and len(got[0]["features"]) == 384
+    assert got[1]["features"] is None and got[1]["features_status"] == libfeat.DecodeError.status
+    assert got[1]["features_error"]
