@@ -15,6 +15,7 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
@@ -203,6 +204,21 @@ struct feat_shim_outputs {
     std::vector<at::Tensor> tensors;
 };
 
+// The profiling executor specializes a graph on the input shapes it sees and recompiles
+// (with the tensor-expression fuser) when they change: about 1 s per new (batch, length)
+// shape for MiniLM here, and text batches change shape all the time. The legacy executor
+// runs the frozen, optimized graph as is: 2-4x faster over a stream of shapes and no
+// per-shape compiles; convolution models run at the same speed (docs/performance.md).
+// The setting is process-wide in libtorch, so it is made once, before the first load.
+static void choose_executor()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        torch::jit::getProfilingMode() = false;
+        torch::jit::getExecutorMode() = false;
+    });
+}
+
 extern "C" {
 
 int feat_shim_available(void) { return 1; }
@@ -211,6 +227,7 @@ feat_status feat_shim_load(const char *path, const char *device, feat_shim_model
 {
     *out = nullptr;
     return guarded(err, "loading the model", [&] {
+        choose_executor();
         struct stat st;
         if (!path || stat(path, &st) != 0)
             throw ShimError(FEAT_E_NOT_FOUND, std::string("model file '") + (path ? path : "(null)") +
