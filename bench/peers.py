@@ -49,13 +49,20 @@ def tap_module(model, spec):
     trunk = eager.features[: int(parts[1]) + 1]
 
     class Tapped(torch.nn.Module):
+        mode: int
+
         def __init__(self):
             super().__init__()
             self.trunk = trunk
+            self.mode = {"gap": 0, "gmp": 1}.get(pool, 2)
 
         def forward(self, x):
             y = self.trunk(x)
-            return y.mean((2, 3)) if pool == "gap" else y.amax((2, 3)) if pool == "gmp" else y.flatten(1)
+            if self.mode == 0:
+                return y.mean((2, 3))
+            if self.mode == 1:
+                return y.amax((2, 3))
+            return y.flatten(1)
 
     return Tapped().eval()
 

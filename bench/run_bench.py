@@ -54,7 +54,8 @@ sys.stderr.write(p.stderr)
 if p.returncode:
     sys.exit(p.returncode)
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(p.stdout.strip().splitlines()[-1] + f" rss_mb={rss:.0f}")
+lines = [l for l in p.stdout.splitlines() if "=" in l]
+print((lines[-1] + " " if lines else "") + f"rss_mb={rss:.0f}")
 """
 
 
