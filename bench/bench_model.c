@@ -6,7 +6,8 @@
  *   bench_model text MODEL SPEC BATCH FILE        one text per line of FILE
  *
  * Prints one line: "items=N seconds=S load_seconds=L first_seconds=F" (load = model load and
- * warm-up; first = load + first result, the cold start). */
+ * warm-up; first = load + first result, the cold start). BENCH_THREADS=n sets libfeat's
+ * thread budget (feat_global_set_threads). */
 #include "extract/tapped.h"
 #include "feat/feat.h"
 
@@ -140,6 +141,9 @@ int main(int argc, char **argv)
     if (argc < 6)
         return die("usage", "see bench/bench_model.c");
     const char *mode = argv[1], *model = argv[2], *spec = argv[3];
+    const char *threads = getenv("BENCH_THREADS");
+    if (threads && feat_global_set_threads(atoi(threads)) != FEAT_OK)
+        return die("threads", feat_last_error());
     uint32_t batch = (uint32_t)atoi(argv[4]);
     if (strcmp(mode, "image") == 0)
         return bench_image(model, spec, batch, argv + 5, argc - 5);

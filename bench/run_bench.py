@@ -132,13 +132,49 @@ def bench_text(args, env, results):
     results["text"] = {"rows": rows + st + [seed]}
 
 
+def sweep(args, env, results):
+    """Image throughput of the C API over batch sizes and thread budgets, as a table and a
+    plot (docs/performance-sweep.png; needs matplotlib)."""
+    files = sorted(glob.glob("/usr/share/backgrounds/mate/*/*.jpg"))[: args.images]
+    model = export_model("bench-vgg16", "vgg16", "--random-init", "--export", "script")
+    exe = BUILD / "bench" / "bench_model"
+    grid = {}
+    print(f"\nsweep: VGG16 'features.29:gap', {len(files)} JPEGs, images/s")
+    for threads in (1, 2):
+        for batch in (1, 2, 4, 8):
+            r = measure(f"t{threads} b{batch}", [exe, "image", model, "features.29:gap", batch, *files],
+                        dict(env, BENCH_THREADS=str(threads)))
+            grid[(threads, batch)] = r["per_s"]
+            print(f"  threads {threads}, batch {batch}: {r['per_s']:.2f}")
+    results["sweep"] = {f"{t}x{b}": v for (t, b), v in grid.items()}
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (pip install matplotlib into .venv for the plot)")
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for threads in (1, 2):
+        bs = [b for t, b in grid if t == threads]
+        ax.plot(bs, [grid[(threads, b)] for b in bs], marker="o", label=f"{threads} thread(s)")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("images / s (end to end)")
+    ax.set_title("libfeat VGG16 features.29:gap, mate-backgrounds JPEGs")
+    ax.legend()
+    fig.tight_layout()
+    out = ROOT / "docs" / "performance-sweep.png"
+    fig.savefig(out, dpi=110)
+    print(f"  plot: {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--lines", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--only", choices=("image", "text"))
+    ap.add_argument("--only", choices=("image", "text", "sweep"))
     ap.add_argument("--json")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
@@ -147,6 +183,8 @@ def main():
         bench_images(args, env, results)
     if args.only in (None, "text"):
         bench_text(args, env, results)
+    if args.only in (None, "sweep"):
+        sweep(args, env, results)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 
