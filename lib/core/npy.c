@@ -1,6 +1,7 @@
 #include "core/npy.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -134,6 +135,9 @@ void feat_npy_abort(feat_npy_writer *w)
     writer_free(w);
 }
 
+/* Rows or columns beyond this are a damaged header, not a file (2^40 float32 rows is 4 TiB). */
+#define NPY_MAX_DIM (1ull << 40)
+
 feat_status feat_npy_read_header(FILE *f, size_t *rows, size_t *cols, feat_error *err)
 {
     unsigned char pre[10];
@@ -170,6 +174,10 @@ feat_status feat_npy_read_header(FILE *f, size_t *rows, size_t *cols, feat_error
         st = feat_error_set(err, FEAT_E_UNSUPPORTED, ".npy file is not C-ordered little-endian float32");
     else if (!shape || sscanf(shape, "'shape': (%llu, %llu)", &r, &c) != 2)
         st = feat_error_set(err, FEAT_E_UNSUPPORTED, ".npy file is not 2-D");
+    else if (strchr(shape, '-') && strchr(shape, '-') < strchr(shape, ')'))
+        st = feat_error_set(err, FEAT_E_DECODE, ".npy shape is negative"); /* %llu would wrap it */
+    else if (r > NPY_MAX_DIM || c > NPY_MAX_DIM || (c && r > SIZE_MAX / sizeof(float) / c))
+        st = feat_error_set(err, FEAT_E_LIMIT, ".npy shape (%llu, %llu) is implausibly large", r, c);
     free(h);
     if (st == FEAT_OK) {
         *rows = (size_t)r;

@@ -117,6 +117,25 @@ static void test_npy(void)
     remove(path);
     CHECK_EQ_INT(feat_npy_open("/nonexistent-dir/x.npy", 3, &w, &e), FEAT_E_IO);
     rmdir(dir);
+
+    /* Damaged shapes: %llu would take "-1" as 2^64 - 1. */
+    static const char *const bad_shapes[] = {"(-1, 3)", "(2, -3)", "(18446744073709551615, 3)", "(1099511627777, 1)",
+                                             "(4611686018427387904, 4611686018427387904)"};
+    for (size_t i = 0; i < sizeof bad_shapes / sizeof *bad_shapes; i++) {
+        char h[128];
+        int n = snprintf(h + 10, sizeof h - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }\n",
+                         bad_shapes[i]);
+        memcpy(h, "\x93NUMPY\x01\x00", 8);
+        h[8] = (char)n;
+        h[9] = 0;
+        FILE *m = fmemopen(h, (size_t)n + 10, "rb");
+        size_t r = 0, c = 0;
+        CHECK(m != NULL);
+        if (m) {
+            CHECK(feat_npy_read_header(m, &r, &c, &e) != FEAT_OK);
+            fclose(m);
+        }
+    }
 }
 
 int main(void)
