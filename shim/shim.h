@@ -44,6 +44,11 @@ size_t feat_shim_n_inputs(const feat_shim_model *m);
 feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_t n, int freeze, int lenient,
                               feat_error *tap_err, feat_error *err);
 
+/* Precision of the runs (feat_precision: 0/1 float32, 2 bfloat16 under libtorch's autocast,
+ * thread-local around each run; outputs still float32). Call between load and prepare: it
+ * changes how the graph is optimized. */
+feat_status feat_shim_set_precision(feat_shim_model *m, int32_t precision, feat_error *err);
+
 /* Runs the tap method on an image batch x [b, c, h, w] float32 (contiguous). Thread-safe:
  * several threads may run the same prepared model at once. */
 feat_status feat_shim_run_image(feat_shim_model *m, const float *x, int64_t b, int64_t c, int64_t h, int64_t w,
@@ -60,9 +65,13 @@ size_t feat_shim_outputs_shape(const feat_shim_outputs *o, size_t i, int64_t dim
 const float *feat_shim_outputs_data(const feat_shim_outputs *o, size_t i);
 void feat_shim_outputs_free(feat_shim_outputs *o);
 
-/* Process-wide CPU threads for ATen's intra-op pool and the BLAS pool. */
+/* Process-wide thread budget (feat_global_set_threads). */
 feat_status feat_shim_set_threads(int32_t n, feat_error *err);
 int32_t feat_shim_threads(void);
+
+/* ATen intra-op threads for the runs made on the calling thread from now on (n workers each
+ * running batches take budget / n each); 0 goes back to the whole budget. */
+void feat_shim_set_thread_share(int32_t n);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,11 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
     return no_backend(err);
 }
 
+feat_status feat_shim_set_precision(feat_shim_model *m, int32_t precision, feat_error *err)
+{
+    return no_backend(err);
+}
+
 feat_status feat_shim_run_image(feat_shim_model *m, const float *x, int64_t b, int64_t c, int64_t h, int64_t w,
                                 feat_shim_outputs **out, feat_error *err)
 {
@@ -55,3 +60,5 @@ void feat_shim_outputs_free(feat_shim_outputs *o) {}
 
 feat_status feat_shim_set_threads(int32_t n, feat_error *err) { return no_backend(err); }
 int32_t feat_shim_threads(void) { return 0; }
+
+void feat_shim_set_thread_share(int32_t n) { (void)n; }

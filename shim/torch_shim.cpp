@@ -17,6 +17,7 @@
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 
 #include <dlfcn.h>
@@ -198,6 +199,8 @@ struct feat_shim_model {
     std::string method = "forward";
     size_t n_taps = 0;
     std::vector<size_t> tap_slot; // output slot for each prepared tap, in caller order
+    int32_t precision = 0;        // feat_precision; 2 = bfloat16 autocast around each run
+    bool quantized = false;       // the graph calls quantized:: ops (an int8 export)
 };
 
 struct feat_shim_outputs {
@@ -387,11 +390,21 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
         torch::jit::Function *fn = m->module._ivalue()->compilation_unit()->create_function(qn, g);
         m->module.type()->addMethod(fn);
 
+        // Dynamic-int8 exports (tools/export_models.py --quantize) call quantized:: ops, which
+        // bfloat16 autocast does not apply to.
+        for (Node *nd : g->nodes())
+            if (std::string(nd->kind().ns().toUnqualString()) == "quantized")
+                m->quantized = true;
+        if (m->precision == FEAT_PRECISION_BF16 && m->quantized)
+            throw ShimError(FEAT_E_UNSUPPORTED, "bfloat16 precision does not apply to an int8 (quantized) model");
         if (freeze) {
             torch::jit::Module frozen = torch::jit::freeze(m->module, std::vector<std::string>{name}, true);
             auto fg = frozen.get_method(name).graph();
             torch::jit::OptimizeFrozenGraph(fg, true);
-            torch::jit::optimize_for_inference(frozen, {name});
+            // optimize_for_inference swaps convolutions for prepacked oneDNN ops, which autocast
+            // does not reach: under bfloat16 they stay aten::conv2d.
+            if (m->precision != FEAT_PRECISION_BF16)
+                torch::jit::optimize_for_inference(frozen, {name});
             m->module = frozen;
         }
         m->method = name;
@@ -406,17 +419,64 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
     });
 }
 
-static void apply_threads(bool blas_heavy);
+static void apply_threads();
 
-static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, bool blas_heavy, feat_shim_outputs **out,
+// bfloat16 autocast for one run on this thread (autocast state is thread-local); the
+// previous state is restored and the cast-weight cache cleared when the run ends.
+struct Autocast {
+    bool cuda;
+    bool was_enabled;
+    at::ScalarType was_dtype;
+    explicit Autocast(const c10::Device &dev) : cuda(dev.is_cuda())
+    {
+        was_enabled = cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+        was_dtype = cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+        if (cuda) {
+            at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+            at::autocast::set_enabled(true);
+        } else {
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+            at::autocast::set_cpu_enabled(true);
+        }
+        at::autocast::increment_nesting();
+    }
+    ~Autocast()
+    {
+        if (at::autocast::decrement_nesting() == 0)
+            at::autocast::clear_cache();
+        if (cuda) {
+            at::autocast::set_enabled(was_enabled);
+            at::autocast::set_autocast_gpu_dtype(was_dtype);
+        } else {
+            at::autocast::set_cpu_enabled(was_enabled);
+            at::autocast::set_autocast_cpu_dtype(was_dtype);
+        }
+    }
+};
+
+feat_status feat_shim_set_precision(feat_shim_model *m, int32_t precision, feat_error *err)
+{
+    return guarded(err, "setting the precision", [&] {
+        if (precision < FEAT_PRECISION_DEFAULT || precision > FEAT_PRECISION_BF16)
+            throw ShimError(FEAT_E_INVALID_ARGUMENT, "precision " + std::to_string(precision) + " not understood");
+        if (m->n_taps)
+            throw ShimError(FEAT_E_STATE, "the precision is chosen before the taps are prepared");
+        m->precision = precision;
+    });
+}
+
+static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, feat_shim_outputs **out,
                        feat_error *err)
 {
     *out = nullptr;
     return guarded(err, "running the model", [&] {
         if (!m->n_taps)
             throw ShimError(FEAT_E_STATE, "the model has no taps prepared");
-        apply_threads(blas_heavy);
+        apply_threads();
         c10::InferenceMode guard;
+        std::optional<Autocast> autocast;
+        if (m->precision == FEAT_PRECISION_BF16)
+            autocast.emplace(m->device);
         auto method = m->module.get_method(m->method);
         c10::IValue r = method(std::move(inputs));
         auto o = std::make_unique<feat_shim_outputs>();
@@ -447,7 +507,7 @@ feat_status feat_shim_run_image(feat_shim_model *m, const float *x, int64_t b, i
         at::Tensor t = torch::from_blob(const_cast<float *>(x), {b, c, h, w}, torch::kFloat32);
         in.push_back(m->device.is_cpu() ? t : t.to(m->device, /*non_blocking=*/false));
     });
-    return st != FEAT_OK ? st : run(m, std::move(in), false, out, err);
+    return st != FEAT_OK ? st : run(m, std::move(in), out, err);
 }
 
 feat_status feat_shim_run_text(feat_shim_model *m, const int64_t *ids, const int64_t *mask, const int64_t *types,
@@ -463,7 +523,7 @@ feat_status feat_shim_run_text(feat_shim_model *m, const int64_t *ids, const int
             in.push_back(m->device.is_cpu() ? t : t.to(m->device));
         }
     });
-    return st != FEAT_OK ? st : run(m, std::move(in), true, out, err);
+    return st != FEAT_OK ? st : run(m, std::move(in), out, err);
 }
 
 size_t feat_shim_outputs_n(const feat_shim_outputs *o) { return o ? o->tensors.size() : 0; }
@@ -520,16 +580,23 @@ static void set_blas_threads(int32_t n)
         f(n);
 }
 
+// Threads of the runs made on this thread (feat_shim_set_thread_share); 0: the whole budget.
+static thread_local int32_t tl_share = 0;
+
 // ATen's thread count lives in each calling thread's OpenMP state, so it is checked and set
-// on the thread that runs the model.
-static void apply_threads(bool blas_heavy)
+// on the thread that runs the model. OpenBLAS gets one thread, always: its pool is
+// process-wide (changing it while another thread is inside a BLAS call is unsafe), and the
+// extractors get their parallelism from workers running batches side by side instead
+// (docs/performance.md, "Thread budget").
+static void apply_threads()
 {
-    int32_t n = budget();
-    int32_t aten = blas_heavy ? 1 : n;
+    int32_t aten = tl_share > 0 ? tl_share : budget();
     if (at::get_num_threads() != aten)
         at::set_num_threads(aten);
-    set_blas_threads(n);
+    set_blas_threads(1);
 }
+
+void feat_shim_set_thread_share(int32_t n) { tl_share = n > 0 ? n : 0; }
 
 feat_status feat_shim_set_threads(int32_t n, feat_error *err)
 {

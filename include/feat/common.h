@@ -105,6 +105,22 @@ FEAT_API feat_status feat_global_set_threads(int32_t n);
 /** The number of inference threads now in force (after feat_global_set_threads or default). */
 FEAT_API int32_t feat_global_threads(void);
 
+/**
+ * Numeric precision of inference (feat_image_options_set_precision,
+ * feat_text_options_set_precision). BF16 runs the model under libtorch's CPU autocast
+ * (matrix products and convolutions in bfloat16, results returned as float32): it is
+ * opt-in, changes the features slightly (docs/performance.md, "Compressed modes") and is
+ * only faster on CPUs with native bfloat16 instructions (AVX512_BF16, AMX); elsewhere it
+ * is usually slower than fp32. Integer (int8) text models are chosen by exporting one
+ * (tools/export_models.py --quantize dynamic-int8), not by this option.
+ */
+typedef enum feat_precision {
+    FEAT_PRECISION_DEFAULT = 0, /**< float32 */
+    FEAT_PRECISION_FP32    = 1,
+    FEAT_PRECISION_BF16    = 2
+    /* append only */
+} feat_precision;
+
 FEAT_END_DECLS
 
 #endif /* FEAT_COMMON_H */

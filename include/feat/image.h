@@ -93,6 +93,9 @@ FEAT_API feat_status feat_image_options_set_batch_size(feat_image_options *opts,
 FEAT_API feat_status feat_image_options_set_decode_threads(feat_image_options *opts, uint32_t threads);
 /** "cpu" (default) or "cuda:N". NULL = "cpu". */
 FEAT_API feat_status feat_image_options_set_device(feat_image_options *opts, const char *device);
+/** Inference precision (::feat_precision); default float32. FEAT_E_INVALID_ARGUMENT for values
+ *  outside the enumeration. BF16 is opt-in: see ::feat_precision for its cost. */
+FEAT_API feat_status feat_image_options_set_precision(feat_image_options *opts, feat_precision precision);
 
 /**
  * Decodes and preprocesses one image file exactly as an extractor with these options would,

@@ -80,10 +80,13 @@ FEAT_API feat_status feat_text_options_set_utf8_policy(feat_text_options *opts, 
 /** Tap spec, e.g. "encoder.layer.-1:mean". NULL or "" = the model default ([CLS] of the last layer). */
 FEAT_API feat_status feat_text_options_set_taps(feat_text_options *opts, const char *spec);
 FEAT_API feat_status feat_text_options_set_fusion(feat_text_options *opts, feat_fusion fusion);
-/** Sequences per forward pass (bucketed by length). Default 32. */
+/** Sequences per forward pass, bucketed by length (default 16, the fastest measured on CPU; docs/performance.md). */
 FEAT_API feat_status feat_text_options_set_batch_size(feat_text_options *opts, uint32_t batch_size);
 /** "cpu" (default) or "cuda:N". */
 FEAT_API feat_status feat_text_options_set_device(feat_text_options *opts, const char *device);
+/** Inference precision (::feat_precision); default float32. FEAT_E_INVALID_ARGUMENT for values
+ *  outside the enumeration. BF16 is opt-in: see ::feat_precision for its cost. */
+FEAT_API feat_status feat_text_options_set_precision(feat_text_options *opts, feat_precision precision);
 
 /* ---- tokenizer ---------------------------------------------------------------------------
  * Thread-safety: a loaded tokenizer is read-only; several threads may encode with it at once.

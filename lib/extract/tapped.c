@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char *device, const char *spec,
-                             feat_fusion fusion, feat_error *err)
+                             feat_fusion fusion, feat_precision precision, feat_error *err)
 {
     memset(t, 0, sizeof *t);
     t->fusion = fusion == FEAT_FUSION_DEFAULT ? FEAT_FUSION_CONCAT : fusion;
@@ -35,6 +35,8 @@ feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char 
         return st;
     if ((st = feat_shim_load(model_path, device, &t->model, err)) != FEAT_OK)
         return st;
+    if ((st = feat_shim_set_precision(t->model, (int32_t)precision, err)) != FEAT_OK)
+        goto fail;
     const char *const *paths;
     size_t n_paths;
     feat_shim_modules(t->model, &paths, &n_paths);

@@ -19,10 +19,10 @@ typedef struct feat_tapped {
     size_t dim;             /* fused row length; 0 until feat_tapped_probe */
 } feat_tapped;
 
-/* Loads the model onto device and adds the taps (spec NULL/"" = the side-car's default;
- * is_text selects the default pooling family for the error messages). */
+/* Loads the model onto device with the given precision and adds the taps (spec NULL/"" = the
+ * side-car's default). */
 feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char *device, const char *spec,
-                             feat_fusion fusion, feat_error *err);
+                             feat_fusion fusion, feat_precision precision, feat_error *err);
 
 /* Checks every tap's pooling against the shapes of a first run and computes the row size. */
 feat_status feat_tapped_probe(feat_tapped *t, const feat_shim_outputs *o, feat_error *err);

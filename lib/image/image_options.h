@@ -36,6 +36,7 @@ struct feat_image_options {
     uint32_t batch_size;               /* 0: FEAT_IMAGE_DEFAULT_BATCH_SIZE */
     uint32_t decode_threads;           /* 0: FEAT_IMAGE_DEFAULT_DECODE_THREADS */
     char *device;                      /* NULL: "cpu"; owned, syntax checked by the setter */
+    feat_precision precision;         /* DEFAULT: float32 */
 };
 
 /* Deep copy of @p src (NULL: a default-initialised object) into a new object in *out.

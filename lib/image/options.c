@@ -1,6 +1,7 @@
 /* feat_image_options: typed setters with range checks (errors go to the thread slot because an
  * options object has no error slot of its own), and the model-less preprocessing entry points
  * feat_image_preprocess_file / _encoded. */
+#include "core/option_checks.h"
 #include "image/image_internal.h"
 
 #include <math.h>
@@ -220,19 +221,9 @@ feat_status feat_image_options_set_decode_threads(feat_image_options *opts, uint
 feat_status feat_image_options_set_device(feat_image_options *opts, const char *device)
 {
     NEED_OPTS("feat_image_options_set_device");
-    if (device && *device) {
-        /* Syntax only: whether the device exists is known when the model is loaded. */
-        int good = strcmp(device, "cpu") == 0 || strcmp(device, "cuda") == 0;
-        if (!good && strncmp(device, "cuda:", 5) == 0 && device[5]) {
-            good = 1;
-            for (const char *p = device + 5; *p; p++)
-                if (*p < '0' || *p > '9' || p - device > 9)
-                    good = 0;
-        }
-        if (!good)
-            return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "device '%s' not understood: use \"cpu\" or \"cuda:N\"",
-                                      device);
-    }
+    feat_status st = feat_check_device(device);
+    if (st != FEAT_OK)
+        return st;
     return set_string(&opts->device, device, "device");
 }
 
@@ -286,4 +277,14 @@ feat_status feat_image_preprocess_encoded(const feat_image_options *opts, const 
     if (st == FEAT_OK)
         feat_error_clear(err);
     return st;
+}
+
+feat_status feat_image_options_set_precision(feat_image_options *opts, feat_precision precision)
+{
+    NEED_OPTS("feat_image_options_set_precision");
+    feat_status st = feat_check_precision(precision);
+    if (st != FEAT_OK)
+        return st;
+    opts->precision = precision;
+    return ok();
 }

@@ -3,6 +3,7 @@
 #include "text/text_options.h"
 
 #include "core/error.h"
+#include "core/option_checks.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -183,18 +184,18 @@ feat_status feat_text_options_set_batch_size(feat_text_options *opts, uint32_t b
 feat_status feat_text_options_set_device(feat_text_options *opts, const char *device)
 {
     NEED_OPTS("feat_text_options_set_device");
-    if (device && *device) {
-        /* Syntax only: whether the device exists is known when the model is loaded. */
-        int good = strcmp(device, "cpu") == 0 || strcmp(device, "cuda") == 0;
-        if (!good && strncmp(device, "cuda:", 5) == 0 && device[5]) {
-            good = 1;
-            for (const char *p = device + 5; *p; p++)
-                if (*p < '0' || *p > '9' || p - device > 9)
-                    good = 0;
-        }
-        if (!good)
-            return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "device '%s' not understood: use \"cpu\" or \"cuda:N\"",
-                                      device);
-    }
+    feat_status st = feat_check_device(device);
+    if (st != FEAT_OK)
+        return st;
     return set_string(&opts->device, device, "device");
+}
+
+feat_status feat_text_options_set_precision(feat_text_options *opts, feat_precision precision)
+{
+    NEED_OPTS("feat_text_options_set_precision");
+    feat_status st = feat_check_precision(precision);
+    if (st != FEAT_OK)
+        return st;
+    opts->precision = precision;
+    return ok();
 }

@@ -12,7 +12,7 @@
 /* Default max_length when neither the caller nor the model says otherwise (BERT's 512). */
 #define FEAT_TEXT_DEFAULT_MAX_LENGTH 512u
 /* Default sequences per forward pass. */
-#define FEAT_TEXT_DEFAULT_BATCH_SIZE 32u
+#define FEAT_TEXT_DEFAULT_BATCH_SIZE 16u /* measured: docs/performance.md */
 
 struct feat_text_options {
     feat_tristate lowercase;          /* DEFAULT: ON */
@@ -26,6 +26,7 @@ struct feat_text_options {
     feat_fusion fusion;               /* DEFAULT: CONCAT */
     uint32_t batch_size;              /* 0: FEAT_TEXT_DEFAULT_BATCH_SIZE */
     char *device;                     /* NULL: "cpu"; owned, syntax checked by the setter */
+    feat_precision precision;         /* DEFAULT: float32 */
 };
 
 /* Deep copy of @p src (NULL: a default-initialised object) into a new object in *out.

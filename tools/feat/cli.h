@@ -52,6 +52,9 @@ void progress(const char *what, size_t done, size_t total, size_t failed, int fi
 /* Parses an unsigned integer option value; exits with a usage error when it is not one. */
 unsigned long parse_ulong(const char *opt, const char *val, unsigned long max);
 
+/* Parses --precision ("fp32" or "bf16"); exits with a usage error for anything else. */
+feat_precision parse_precision(const char *val);
+
 int cmd_layers(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);

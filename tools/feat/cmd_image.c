@@ -27,6 +27,7 @@ static const char image_help[] =
     "  --batch-size N       images per forward pass (default 1)\n"
     "  --threads N          inference threads (default: cores, at most 8)\n"
     "  --device D           cpu or cuda:N\n"
+    "  --precision P        fp32 (default) or bf16 (opt-in; slower on CPUs without bf16)\n"
     "  --shard I/N          process only inputs i with i %% N == I (job arrays)\n"
     "  --resume           go on from the parts of an interrupted run (OUT.parts/)\n"
     "  --part-size N      images per durable part written to OUT.parts/ (default 64)\n"
@@ -49,7 +50,7 @@ int cmd_image(int argc, char **argv)
         {"resize", required_argument, 0, 'r'}, {"crop", required_argument, 0, 'c'},
         {"interpolation", required_argument, 0, 'i'}, {"exif", no_argument, 0, 'e'},
         {"fast", no_argument, 0, 'f'},         {"batch-size", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, 'd'},
+        {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, 'X'},
         {"shard", required_argument, 0, 's'},  {"output", required_argument, 0, 'o'},
         {"resume", no_argument, 0, 'U'}, {"part-size", required_argument, 0, 'Z'}, {"help", no_argument, 0, 'h'},         {0}};
     static const char *const presets[] = {"torchvision", "keras-vgg16"};
@@ -88,6 +89,7 @@ int cmd_image(int argc, char **argv)
         case 'b': st = feat_image_options_set_batch_size(o, (uint32_t)parse_ulong("--batch-size", optarg, 4096)); break;
         case 'j': threads = (long)parse_ulong("--threads", optarg, 1024); break;
         case 'd': st = feat_image_options_set_device(o, optarg); break;
+        case 'X': st = feat_image_options_set_precision(o, parse_precision(optarg)); break;
         case 's':
             if (parse_shard(optarg, &shard_i, &shard_n)) {
                 fprintf(stderr, "feat: --shard expects I/N with 0 <= I < N, got '%s'\n", optarg);

@@ -23,9 +23,10 @@ static const char text_help[] =
     "  --window-pooling mean|max|first\n"
     "  --cased            do not lowercase (and do not strip accents)\n"
     "  --replace-invalid  replace invalid UTF-8 with U+FFFD instead of failing the line\n"
-    "  --batch-size N     sequences per forward pass (default 32)\n"
+    "  --batch-size N     sequences per forward pass (default 16)\n"
     "  --threads N        inference threads\n"
     "  --device D         cpu or cuda:N\n"
+    "  --precision P      fp32 (default) or bf16 (opt-in; slower on CPUs without bf16)\n"
     "  --shard I/N        process only lines i with i %% N == I\n"
     "  --pair             lines are tab-separated sentence pairs\n"
     "  --resume           go on from the parts of an interrupted run (OUT.parts/)\n"
@@ -40,7 +41,7 @@ int cmd_text(int argc, char **argv)
         {"max-length", required_argument, 0, 'L'}, {"stride", required_argument, 0, 'S'},
         {"window-pooling", required_argument, 0, 'W'}, {"cased", no_argument, 0, 'C'},
         {"replace-invalid", no_argument, 0, 'R'},  {"batch-size", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 'j'},    {"device", required_argument, 0, 'd'},
+        {"threads", required_argument, 0, 'j'},    {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, 'X'},
         {"shard", required_argument, 0, 's'},      {"pair", no_argument, 0, 'P'},
         {"input", required_argument, 0, 'i'},      {"output", required_argument, 0, 'o'},
         {"resume", no_argument, 0, 'U'}, {"part-size", required_argument, 0, 'Z'}, {"help", no_argument, 0, 'h'},             {0}};
@@ -86,6 +87,7 @@ int cmd_text(int argc, char **argv)
         case 'b': st = feat_text_options_set_batch_size(o, (uint32_t)parse_ulong("--batch-size", optarg, 4096)); break;
         case 'j': threads = (long)parse_ulong("--threads", optarg, 1024); break;
         case 'd': st = feat_text_options_set_device(o, optarg); break;
+        case 'X': st = feat_text_options_set_precision(o, parse_precision(optarg)); break;
         case 'P': pair = 1; break;
         case 's':
             if (parse_shard(optarg, &shard_i, &shard_n)) {
@@ -98,8 +100,6 @@ int cmd_text(int argc, char **argv)
         case 'h': fputs(text_help, stdout); return 0;
         default: return 2;
         }
-        if (st == -100)
-            return 2;
         if (st != FEAT_OK) {
             fprintf(stderr, "feat: %s\n", feat_last_error());
             return 2;

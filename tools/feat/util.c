@@ -198,3 +198,13 @@ void progress(const char *what, size_t done, size_t total, size_t failed, int fi
     fprintf(stderr, "feat: %zu/%zu %s, %zu failed, %.1f/s%s", done, total, what, failed,
             el > 0 ? (double)done / el : 0.0, final ? "\n" : "\r");
 }
+
+feat_precision parse_precision(const char *val)
+{
+    if (strcmp(val, "fp32") == 0)
+        return FEAT_PRECISION_FP32;
+    if (strcmp(val, "bf16") == 0)
+        return FEAT_PRECISION_BF16;
+    fprintf(stderr, "feat: --precision expects fp32 or bf16, got '%s'\n", val);
+    exit(2);
+}

@@ -73,3 +73,13 @@ def test_cancel_from_another_thread(env, lines):
         timer.join()
         assert time.monotonic() - t0 < 10
         assert e.extract(texts[:2]).n_failed == 0  # usable after a cancelled call
+
+
+def test_precision_option(env, lines):
+    with pytest.raises(libfeat.InvalidArgument):
+        libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], precision="fp16")
+    good = [l for l in lines if b"\xe9" not in l][:4]
+    with libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], taps=env["FEAT_TEST_TEXT_TAPS"], precision="bf16") as e16, \
+            libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], taps=env["FEAT_TEST_TEXT_TAPS"], precision="fp32") as e32:
+        a, b = e16.extract(good).features, e32.extract(good).features
+    assert 0 < np.abs(a - b).max() < 0.1 * np.abs(b).max()

@@ -163,6 +163,9 @@ static void test_options(void)
     CHECK_EQ_INT(feat_image_options_set_device(o, "gpu"), FEAT_E_INVALID_ARGUMENT);
     CHECK_STR_HAS(feat_last_error(), "gpu");
     CHECK_EQ_INT(feat_image_options_set_device(o, "cuda:1"), FEAT_OK);
+    CHECK_EQ_INT(feat_image_options_set_precision(o, (feat_precision)3), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_image_options_set_precision(o, (feat_precision)-1), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_image_options_set_precision(o, FEAT_PRECISION_BF16), FEAT_OK);
     CHECK_EQ_INT(feat_image_options_set_taps(o, "features.29:gap"), FEAT_OK);
     CHECK_EQ_INT(feat_image_options_set_taps(o, "a\x01"), FEAT_E_INVALID_ARGUMENT);
 

@@ -190,6 +190,8 @@ static void test_options(void)
     CHECK_EQ_INT(feat_text_options_set_truncation(o, (feat_truncation)9), FEAT_E_INVALID_ARGUMENT);
     CHECK_EQ_INT(feat_text_options_set_device(o, "gpu"), FEAT_E_INVALID_ARGUMENT);
     CHECK_EQ_INT(feat_text_options_set_device(o, "cuda:1"), FEAT_OK);
+    CHECK_EQ_INT(feat_text_options_set_precision(o, (feat_precision)3), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_text_options_set_precision(o, FEAT_PRECISION_BF16), FEAT_OK);
     CHECK_EQ_INT(feat_text_options_set_taps(o, "encoder.layer.-1:mean"), FEAT_OK);
     CHECK_EQ_INT(feat_text_options_set_window_stride(o, 16), FEAT_OK);
     CHECK_EQ_INT(feat_text_options_set_lowercase(NULL, FEAT_TRISTATE_ON), FEAT_E_INVALID_ARGUMENT);

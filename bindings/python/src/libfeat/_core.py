@@ -58,6 +58,7 @@ def _enum(value, table, what):
 
 _PRESETS = {"default": 0, "torchvision": 1, "keras-vgg16": 2}
 _FUSIONS = {"default": 0, "concat": 1, "mean": 2}
+_PRECISIONS = {"default": 0, "fp32": 1, "bf16": 2}
 _INTERPS = {"default": 0, "nearest": 1, "bilinear": 2, "bicubic": 3, "lanczos": 4}
 _DECODE = {"default": 0, "exact": 1, "fast": 2}
 _TRUNC = {"default": 0, "longest-first": 1, "only-first": 2, "only-second": 3, "none": 4}
@@ -298,7 +299,7 @@ class ImageExtractor(_Extractor):
 
     def __init__(self, model, taps=None, preset=None, fusion=None, resize=None, crop=None, interpolation=None,
                  mean=None, std=None, exif_orientation=None, max_pixels=None, decode_mode=None, batch_size=None,
-                 decode_threads=None, device=None):
+                 decode_threads=None, device=None, precision=None):
         super().__init__()
         with _Options(lib.feat_image_options_new, lib.feat_image_options_free) as o:
             if taps is not None:
@@ -330,6 +331,8 @@ class ImageExtractor(_Extractor):
                 o.set(lib.feat_image_options_set_decode_threads, int(decode_threads))
             if device is not None:
                 o.set(lib.feat_image_options_set_device, device.encode())
+            if precision is not None:
+                o.set(lib.feat_image_options_set_precision, _enum(precision, _PRECISIONS, "precision"))
             h = ctypes.c_void_p()
             check(lib.feat_image_extractor_new(ctypes.byref(h)), lib.feat_last_error)
             self._h = h.value
@@ -382,7 +385,7 @@ class TextExtractor(_Extractor):
 
     def __init__(self, model, vocab=None, taps=None, max_length=None, lowercase=None, strip_accents=None,
                  truncation=None, window_stride=None, window_pooling=None, utf8=None, fusion=None,
-                 batch_size=None, device=None):
+                 batch_size=None, device=None, precision=None):
         super().__init__()
         with _Options(lib.feat_text_options_new, lib.feat_text_options_free) as o:
             _text_options(o, lowercase, strip_accents, max_length, truncation, utf8)
@@ -398,6 +401,8 @@ class TextExtractor(_Extractor):
                 o.set(lib.feat_text_options_set_batch_size, int(batch_size))
             if device is not None:
                 o.set(lib.feat_text_options_set_device, device.encode())
+            if precision is not None:
+                o.set(lib.feat_text_options_set_precision, _enum(precision, _PRECISIONS, "precision"))
             h = ctypes.c_void_p()
             check(lib.feat_text_extractor_new(ctypes.byref(h)), lib.feat_last_error)
             self._h = h.value

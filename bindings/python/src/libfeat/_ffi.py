@@ -63,6 +63,7 @@ _SIGNATURES = {
     "feat_image_options_set_batch_size": (c_status, [c_void_p, ctypes.c_uint32]),
     "feat_image_options_set_decode_threads": (c_status, [c_void_p, ctypes.c_uint32]),
     "feat_image_options_set_device": (c_status, [c_void_p, c_char_p]),
+    "feat_image_options_set_precision": (c_status, [c_void_p, ctypes.c_int]),
     "feat_image_preprocess_file": (c_status, [c_void_p, c_char_p, c_float_p, c_size, c_size_p]),
     "feat_image_preprocess_encoded": (c_status, [c_void_p, c_void_p, c_size, c_float_p, c_size, c_size_p]),
     # image.h: extractor
@@ -93,6 +94,7 @@ _SIGNATURES = {
     "feat_text_options_set_fusion": (c_status, [c_void_p, ctypes.c_int]),
     "feat_text_options_set_batch_size": (c_status, [c_void_p, ctypes.c_uint32]),
     "feat_text_options_set_device": (c_status, [c_void_p, c_char_p]),
+    "feat_text_options_set_precision": (c_status, [c_void_p, ctypes.c_int]),
     # text.h: tokenizer
     "feat_tokenizer_new": (c_status, [c_handle_p]),
     "feat_tokenizer_free": (None, [c_void_p]),
