@@ -2,6 +2,7 @@
  * -> pooling and fusion (lib/taps) -> one row per item in a feat_result. */
 #include "core/result.h"
 #include "extract/tapped.h"
+#include "extract/workers.h"
 #include "feat/image.h"
 #include "image/image_internal.h"
 #include "image/image_options.h"
@@ -124,7 +125,8 @@ feat_status feat_image_extractor_load(feat_image_extractor *ex, const char *mode
     if (ex->batch_size > FEAT_IMAGE_MAX_BATCH)
         return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "batch size %u is above %d", ex->batch_size,
                               FEAT_IMAGE_MAX_BATCH);
-    st = feat_tapped_load(&ex->tapped, model_path, ex->opts->device, ex->opts->taps, ex->opts->fusion, &ex->err);
+    st = feat_tapped_load(&ex->tapped, model_path, ex->opts->device, ex->opts->taps, ex->opts->fusion,
+                          ex->opts->precision, &ex->err);
     if (st != FEAT_OK)
         return st;
     if (ex->tapped.info.input[0] && strcmp(ex->tapped.info.input, "image") != 0) {
@@ -211,22 +213,22 @@ void feat_image_extractor_cancel(feat_image_extractor *ex)
 }
 
 /* Messages name the item: files by path (the decoder does that), others by index. */
-static feat_status preprocess_item(feat_image_extractor *ex, const image_source *src, size_t i, float *dst,
-                                   feat_error *e)
+static feat_status preprocess_item(feat_image_extractor *ex, feat_image_scratch *scratch, const image_source *src,
+                                   size_t i, float *dst, feat_error *e)
 {
     feat_status st;
     switch (src->kind) {
     case SRC_FILE:
         if (!src->paths[i])
             return feat_error_set(e, FEAT_E_INVALID_ARGUMENT, "item %zu: path is NULL", i);
-        return feat_image_preprocess_path(&ex->pp, ex->decode, src->paths[i], dst, e);
+        return feat_image_preprocess_path(&ex->pp, scratch, src->paths[i], dst, e);
     case SRC_ENCODED:
         st = !src->data[i] && src->sizes[i]
                  ? feat_error_set(e, FEAT_E_INVALID_ARGUMENT, "data is NULL")
-                 : feat_image_preprocess_bytes_s(&ex->pp, ex->decode, src->data[i], src->sizes[i], dst, e);
+                 : feat_image_preprocess_bytes_s(&ex->pp, scratch, src->data[i], src->sizes[i], dst, e);
         break;
     case SRC_RGB8:
-        st = feat_image_preprocess_rgb8_s(&ex->pp, ex->decode, src->pixels[i], src->widths[i], src->heights[i],
+        st = feat_image_preprocess_rgb8_s(&ex->pp, scratch, src->pixels[i], src->widths[i], src->heights[i],
                                           src->strides ? src->strides[i] : 0, dst, e);
         break;
     default:
@@ -240,14 +242,14 @@ static feat_status preprocess_item(feat_image_extractor *ex, const image_source 
 /* Preprocesses items from *next on until the batch holds batch_size inputs or the items run
  * out; items that fail get their error in the result right away (each item's slot in the
  * result is written by exactly one thread). */
-static void fill_batch(feat_image_extractor *ex, const image_source *src, size_t n, size_t *next, batch *b,
-                       feat_result *r)
+static void fill_batch(feat_image_extractor *ex, feat_image_scratch *scratch, const image_source *src, size_t n,
+                       size_t *next, batch *b, feat_result *r)
 {
     size_t per = input_floats(&ex->pp);
     b->filled = 0;
     while (*next < n && b->filled < ex->batch_size && !atomic_load(&ex->cancel)) {
         feat_error e = {0};
-        if (preprocess_item(ex, src, *next, b->x + b->filled * per, &e) == FEAT_OK)
+        if (preprocess_item(ex, scratch, src, *next, b->x + b->filled * per, &e) == FEAT_OK)
             b->items[b->filled++] = *next;
         else
             feat_result_set_error(r, *next, &e);
@@ -255,9 +257,11 @@ static void fill_batch(feat_image_extractor *ex, const image_source *src, size_t
     }
 }
 
-/* Runs one batch through the model and pools its rows. Returns a status only for failures
- * that are not the items' fault (the whole call then fails). */
-static feat_status run_batch(feat_image_extractor *ex, const batch *b, feat_result *r)
+/* Runs one batch through the model and pools its rows (fusion scratch: scratch_n floats).
+ * Returns a status, with the message in *fatal, only for failures that are not the items'
+ * fault (the whole call then fails). */
+static feat_status run_batch(feat_image_extractor *ex, const batch *b, float *fusion, feat_result *r,
+                             feat_error *fatal)
 {
     if (!b->filled)
         return FEAT_OK;
@@ -266,7 +270,7 @@ static feat_status run_batch(feat_image_extractor *ex, const batch *b, feat_resu
     feat_status st = feat_shim_run_image(ex->tapped.model, b->x, (int64_t)b->filled, 3, (int64_t)ex->pp.crop_h,
                                          (int64_t)ex->pp.crop_w, &o, &e);
     if (st == FEAT_E_NOMEM || st == FEAT_E_DEVICE || st == FEAT_E_STATE || st == FEAT_E_INTERNAL) {
-        feat_error_copy(&ex->err, &e);
+        feat_error_copy(fatal, &e);
         return st;
     }
     for (size_t k = 0; k < b->filled; k++) {
@@ -274,7 +278,7 @@ static feat_status run_batch(feat_image_extractor *ex, const batch *b, feat_resu
             feat_result_set_error(r, b->items[k], &e);
             continue;
         }
-        feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, NULL, feat_result_row(r, b->items[k]), ex->scratch);
+        feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, NULL, feat_result_row(r, b->items[k]), fusion);
         feat_result_set_ok(r, b->items[k]);
     }
     feat_shim_outputs_free(o);
@@ -307,7 +311,7 @@ static void *decode_worker(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (stop)
             break;
-        fill_batch(p->ex, p->src, p->n, &p->next, &p->bufs[slot], p->r);
+        fill_batch(p->ex, p->ex->decode, p->src, p->n, &p->next, &p->bufs[slot], p->r);
         pthread_mutex_lock(&p->mu);
         p->ready[slot] = 1;
         pthread_cond_broadcast(&p->cv);
@@ -341,7 +345,7 @@ static feat_status run_pipelined(feat_image_extractor *ex, const image_source *s
         pthread_mutex_unlock(&p.mu);
         if (!have)
             break;
-        st = run_batch(ex, &p.bufs[slot], r);
+        st = run_batch(ex, &p.bufs[slot], ex->scratch, r, &ex->err);
         pthread_mutex_lock(&p.mu);
         p.ready[slot] = 0;
         if (st != FEAT_OK)
@@ -357,6 +361,67 @@ static feat_status run_pipelined(feat_image_extractor *ex, const image_source *s
     return st;
 }
 
+/* Batches side by side: each worker claims the next batch_size items, decodes them with its
+ * own buffers and runs them with its share of the threads (lib/extract/workers.h). */
+typedef struct parallel {
+    feat_image_extractor *ex;
+    const image_source *src;
+    size_t n;
+    feat_result *r;
+    atomic_size_t next;
+    atomic_int stop;
+    pthread_mutex_t mu; /* guards st and ex->err */
+    feat_status st;
+} parallel;
+
+static void parallel_worker(void *ctx, size_t worker)
+{
+    (void)worker;
+    parallel *p = ctx;
+    feat_image_extractor *ex = p->ex;
+    size_t per = input_floats(&ex->pp);
+    batch b = {malloc((size_t)ex->batch_size * per * sizeof(float)), malloc(ex->batch_size * sizeof(size_t)), 0};
+    float *fusion = malloc((ex->scratch_n ? ex->scratch_n : 1) * sizeof(float));
+    feat_image_scratch *scratch = feat_image_scratch_new();
+    feat_error fatal = {0};
+    feat_status st = FEAT_OK;
+    if (!b.x || !b.items || !fusion || !scratch)
+        st = feat_error_set(&fatal, FEAT_E_NOMEM, "out of memory allocating a batch of %u images", ex->batch_size);
+    while (st == FEAT_OK && !atomic_load(&p->stop) && !atomic_load(&ex->cancel)) {
+        size_t first = atomic_fetch_add(&p->next, ex->batch_size);
+        if (first >= p->n)
+            break;
+        size_t end = p->n - first < ex->batch_size ? p->n : first + ex->batch_size;
+        fill_batch(ex, scratch, p->src, end, &first, &b, p->r);
+        st = run_batch(ex, &b, fusion, p->r, &fatal);
+    }
+    if (st != FEAT_OK) {
+        atomic_store(&p->stop, 1);
+        pthread_mutex_lock(&p->mu);
+        if (p->st == FEAT_OK) {
+            p->st = st;
+            feat_error_copy(&ex->err, &fatal);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    feat_image_scratch_free(scratch);
+    free(fusion);
+    free(b.items);
+    free(b.x);
+}
+
+static feat_status run_parallel(feat_image_extractor *ex, const image_source *src, size_t n, size_t workers,
+                                feat_result *r)
+{
+    parallel p = {.ex = ex, .src = src, .n = n, .r = r, .st = FEAT_OK};
+    atomic_init(&p.next, 0);
+    atomic_init(&p.stop, 0);
+    pthread_mutex_init(&p.mu, NULL);
+    feat_workers_run(workers, 0, parallel_worker, &p);
+    pthread_mutex_destroy(&p.mu);
+    return p.st;
+}
+
 static feat_status extract(feat_image_extractor *ex, const image_source *src, size_t n, feat_result **out)
 {
     if (!out)
@@ -370,13 +435,19 @@ static feat_status extract(feat_image_extractor *ex, const image_source *src, si
     feat_status st = feat_result_alloc(n, ex->tapped.dim, &r, &ex->err);
     if (st != FEAT_OK)
         return st;
-    /* Overlap only pays when there is a next batch to decode during a forward pass. */
-    st = ex->pipelined && n > ex->batch_size ? run_pipelined(ex, src, n, r) : FEAT_E_UNSUPPORTED;
+    /* Several batches: run them side by side when the thread budget allows, else overlap
+     * decoding the next batch with the forward pass of this one. A single batch runs with
+     * all the threads. */
+    size_t workers = feat_workers_for((n + ex->batch_size - 1) / ex->batch_size);
+    if (workers > 1)
+        st = run_parallel(ex, src, n, workers, r);
+    else
+        st = ex->pipelined && n > ex->batch_size ? run_pipelined(ex, src, n, r) : FEAT_E_UNSUPPORTED;
     if (st == FEAT_E_UNSUPPORTED) {
         st = FEAT_OK;
         for (size_t next = 0; next < n && st == FEAT_OK && !atomic_load(&ex->cancel);) {
-            fill_batch(ex, src, n, &next, &ex->bufs[0], r);
-            st = run_batch(ex, &ex->bufs[0], r);
+            fill_batch(ex, ex->decode, src, n, &next, &ex->bufs[0], r);
+            st = run_batch(ex, &ex->bufs[0], ex->scratch, r, &ex->err);
         }
     }
     if (st == FEAT_OK && atomic_load(&ex->cancel))

@@ -3,12 +3,15 @@
  * text combined -> one row per item in a feat_result. */
 #include "core/result.h"
 #include "extract/tapped.h"
+#include "extract/workers.h"
 #include "feat/text.h"
 #include "text/text_internal.h"
 #include "text/text_options.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +33,7 @@ struct feat_text_extractor {
     atomic_int cancel;
     feat_tok_scratch *scratch;
     feat_tok_output enc;
-    float *pool_scratch;
+    size_t pool_scratch_n; /* floats a worker needs for pooling: the widest tap */
 };
 
 /* One encoded sequence (a whole text, or one window of a long one). */
@@ -76,7 +79,6 @@ void feat_text_extractor_free(feat_text_extractor *ex)
     feat_text_options_free(ex->opts);
     feat_tok_scratch_free(ex->scratch);
     feat_tok_output_free(&ex->enc);
-    free(ex->pool_scratch);
     free(ex);
 }
 
@@ -91,8 +93,8 @@ static feat_status per_extractor_state(feat_text_extractor *ex)
     for (size_t i = 0; i < ex->tapped.taps.n; i++)
         if (ex->tapped.tap_dim[i] > max_dim)
             max_dim = ex->tapped.tap_dim[i];
-    ex->pool_scratch = malloc(max_dim * sizeof(float));
-    if (!ex->pool_scratch || feat_tok_scratch_new(&ex->scratch) != FEAT_OK)
+    ex->pool_scratch_n = max_dim;
+    if (feat_tok_scratch_new(&ex->scratch) != FEAT_OK)
         return feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory preparing the text extractor");
     return FEAT_OK;
 }
@@ -111,7 +113,7 @@ feat_status feat_text_extractor_load(feat_text_extractor *ex, const char *model_
     if (feat_text_options_copy(opts, &ex->opts) != FEAT_OK)
         return feat_error_set(&ex->err, FEAT_E_NOMEM, "%s", feat_last_error());
     feat_status st = feat_tapped_load(&ex->tapped, model_path, ex->opts->device, ex->opts->taps, ex->opts->fusion,
-                                      &ex->err);
+                                      ex->opts->precision, &ex->err);
     if (st != FEAT_OK)
         return st;
     const feat_model_info *info = &ex->tapped.info;
@@ -288,14 +290,122 @@ static int by_length(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* One forward pass: sequences order[first .. first + count) of the call, padded to len. */
+typedef struct planned_batch {
+    size_t first, count, len;
+} planned_batch;
+
+/* The batches of one call, run side by side by workers (lib/extract/workers.h). */
+typedef struct text_run {
+    feat_text_extractor *ex;
+    const token_store *s;
+    const size_t *order;
+    const planned_batch *batches;
+    size_t n_batches;
+    float *seq_rows;
+    feat_result *r;
+    atomic_size_t next;
+    atomic_int stop;
+    pthread_mutex_t mu; /* guards st, ex->err and item errors (an item's windows may be in
+                           batches of different workers) */
+    feat_status st;
+} text_run;
+
+static void fail_run(text_run *t, feat_status st, const feat_error *e)
+{
+    atomic_store(&t->stop, 1);
+    pthread_mutex_lock(&t->mu);
+    if (t->st == FEAT_OK) {
+        t->st = st;
+        feat_error_copy(&t->ex->err, e);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void text_worker(void *ctx, size_t worker)
+{
+    (void)worker;
+    text_run *t = ctx;
+    feat_text_extractor *ex = t->ex;
+    const token_store *s = t->s;
+    size_t dim = ex->tapped.dim;
+    float *pool = malloc(ex->pool_scratch_n * sizeof *pool);
+    int64_t *buf = NULL;
+    size_t buf_cap = 0;
+    feat_error e = {0};
+    if (!pool) {
+        feat_error_set(&e, FEAT_E_NOMEM, "out of memory for pooling");
+        fail_run(t, FEAT_E_NOMEM, &e);
+    }
+    while (pool && !atomic_load(&t->stop)) {
+        if (atomic_load(&ex->cancel)) {
+            feat_error_set(&e, FEAT_E_CANCELLED, "extraction cancelled");
+            fail_run(t, FEAT_E_CANCELLED, &e);
+            break;
+        }
+        size_t bi = atomic_fetch_add(&t->next, 1);
+        if (bi >= t->n_batches)
+            break;
+        const planned_batch *pb = &t->batches[bi];
+        size_t bn = pb->count, len = pb->len;
+        if (3 * bn * len > buf_cap) {
+            free(buf);
+            buf_cap = 3 * bn * len;
+            buf = malloc(buf_cap * sizeof *buf);
+            if (!buf) {
+                feat_error_set(&e, FEAT_E_NOMEM, "out of memory for a batch of %zu x %zu tokens", bn, len);
+                fail_run(t, FEAT_E_NOMEM, &e);
+                break;
+            }
+        }
+        int64_t *ids = buf, *mask = buf + bn * len, *types = buf + 2 * bn * len;
+        for (size_t k = 0; k < bn; k++) {
+            const seq *q = &s->seqs[t->order[pb->first + k]];
+            for (size_t i = 0; i < len; i++) {
+                int in = i < q->len;
+                ids[k * len + i] = in ? s->ids[q->start + i] : ex->special.pad;
+                types[k * len + i] = in ? s->types[q->start + i] : 0;
+                mask[k * len + i] = in;
+            }
+        }
+        feat_shim_outputs *o;
+        feat_error_clear(&e);
+        feat_status rs = feat_shim_run_text(ex->tapped.model, ids, mask, types, (int64_t)bn, (int64_t)len, &o, &e);
+        if (rs == FEAT_E_NOMEM || rs == FEAT_E_DEVICE || rs == FEAT_E_STATE || rs == FEAT_E_INTERNAL) {
+            fail_run(t, rs, &e);
+            break;
+        }
+        for (size_t k = 0; k < bn; k++) {
+            size_t si = t->order[pb->first + k];
+            if (rs != FEAT_OK) {
+                /* The model refused this batch (e.g. longer than its position table): its
+                 * items fail with the reason; the other batches go on. */
+                pthread_mutex_lock(&t->mu);
+                feat_result_set_error(t->r, s->seqs[si].item, &e);
+                pthread_mutex_unlock(&t->mu);
+                for (size_t j = 0; j < dim; j++)
+                    t->seq_rows[si * dim + j] = NAN;
+                continue;
+            }
+            feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, mask + k * len, t->seq_rows + si * dim, pool);
+        }
+        if (rs == FEAT_OK)
+            feat_shim_outputs_free(o);
+    }
+    free(buf);
+    free(pool);
+}
+
 static feat_status run_batches(feat_text_extractor *ex, token_store *s, float *seq_rows, feat_result *r)
 {
-    size_t n = s->n_seqs, dim = ex->tapped.dim;
+    size_t n = s->n_seqs;
     sort_key *keys = malloc((n ? n : 1) * sizeof *keys);
     size_t *order = malloc((n ? n : 1) * sizeof *order);
-    if (!keys || !order) {
+    planned_batch *batches = malloc((n ? n : 1) * sizeof *batches);
+    if (!keys || !order || !batches) {
         free(keys);
         free(order);
+        free(batches);
         return feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory ordering %zu sequences", n);
     }
     for (size_t i = 0; i < n; i++)
@@ -304,65 +414,37 @@ static feat_status run_batches(feat_text_extractor *ex, token_store *s, float *s
     for (size_t i = 0; i < n; i++)
         order[i] = keys[i].index;
     free(keys);
-    int64_t *buf = NULL;
-    size_t buf_cap = 0;
-    feat_status st = FEAT_OK;
-    for (size_t b0 = 0, bn = 0; b0 < n && st == FEAT_OK; b0 += bn) {
-        if (atomic_load(&ex->cancel)) {
-            st = feat_error_set(&ex->err, FEAT_E_CANCELLED, "extraction cancelled");
-            break;
-        }
+    /* A batch ends at batch_size sequences, or where a sequence is shorter than 3/4 of the
+     * longest: every sequence is padded to the longest, so mixing lengths would spend the
+     * forward pass on padding (one 256-token text among 31 short ones costs 30x). Calls with
+     * few sequences are cut into at least as many batches as there are threads, so that the
+     * workers share them (results do not depend on how sequences are batched). */
+    size_t threads = feat_workers_for(SIZE_MAX), cap = ex->batch_size;
+    if (n && (n + threads - 1) / threads < cap)
+        cap = (n + threads - 1) / threads;
+    size_t n_batches = 0;
+    for (size_t b0 = 0, bn = 0; b0 < n; b0 += bn) {
         size_t len = s->seqs[order[b0]].len; /* the longest of the batch: sorted, it comes first */
-        /* A batch ends at batch_size sequences, or where a sequence is shorter than 3/4 of the
-         * longest: every sequence is padded to the longest, so mixing lengths would spend the
-         * forward pass on padding (one 256-token text among 31 short ones costs 30x). */
         bn = 1;
-        while (b0 + bn < n && bn < ex->batch_size && 4 * s->seqs[order[b0 + bn]].len >= 3 * len)
+        while (b0 + bn < n && bn < cap && 4 * s->seqs[order[b0 + bn]].len >= 3 * len)
             bn++;
-        if (3 * bn * len > buf_cap) {
-            free(buf);
-            buf_cap = 3 * bn * len;
-            buf = malloc(buf_cap * sizeof *buf);
-            if (!buf) {
-                st = feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory for a batch of %zu x %zu tokens", bn, len);
-                break;
-            }
-        }
-        int64_t *ids = buf, *mask = buf + bn * len, *types = buf + 2 * bn * len;
-        for (size_t k = 0; k < bn; k++) {
-            const seq *q = &s->seqs[order[b0 + k]];
-            for (size_t t = 0; t < len; t++) {
-                int in = t < q->len;
-                ids[k * len + t] = in ? s->ids[q->start + t] : ex->special.pad;
-                types[k * len + t] = in ? s->types[q->start + t] : 0;
-                mask[k * len + t] = in;
-            }
-        }
-        feat_shim_outputs *o;
-        feat_error e = {0};
-        feat_status rs = feat_shim_run_text(ex->tapped.model, ids, mask, types, (int64_t)bn, (int64_t)len, &o, &e);
-        if (rs == FEAT_E_NOMEM || rs == FEAT_E_DEVICE || rs == FEAT_E_STATE || rs == FEAT_E_INTERNAL) {
-            feat_error_copy(&ex->err, &e);
-            st = rs;
-            break;
-        }
-        for (size_t k = 0; k < bn; k++) {
-            size_t si = order[b0 + k];
-            if (rs != FEAT_OK) {
-                /* The model refused this batch (e.g. longer than its position table): its
-                 * items fail with the reason; the other batches go on. */
-                feat_result_set_error(r, s->seqs[si].item, &e);
-                for (size_t j = 0; j < dim; j++)
-                    seq_rows[si * dim + j] = NAN;
-                continue;
-            }
-            feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, mask + k * len, seq_rows + si * dim, ex->pool_scratch);
-        }
-        feat_shim_outputs_free(o);
+        batches[n_batches++] = (planned_batch){b0, bn, len};
     }
-    free(buf);
+    text_run t = {.ex = ex, .s = s, .order = order, .batches = batches, .n_batches = n_batches,
+                  .seq_rows = seq_rows, .r = r, .st = FEAT_OK};
+    atomic_init(&t.next, 0);
+    atomic_init(&t.stop, 0);
+    pthread_mutex_init(&t.mu, NULL);
+    if (atomic_load(&ex->cancel))
+        t.st = feat_error_set(&ex->err, FEAT_E_CANCELLED, "extraction cancelled");
+    else
+        /* Sequence models run one thread per worker: measured faster than an intra-op pool
+         * on each batch (docs/performance.md, "Thread budget"). */
+        feat_workers_run(feat_workers_for(n_batches), 1, text_worker, &t);
+    pthread_mutex_destroy(&t.mu);
+    free(batches);
     free(order);
-    return st;
+    return t.st;
 }
 
 /* Windows of one item -> its row. */
