@@ -4,7 +4,8 @@
 model-only throughput as a fraction of the machine's measured peak. docs/performance.md
 records a run and explains the setup.
 
-  run_bench.py [--images N] [--lines N] [--threads N] [--only image|text] [--json OUT]
+  run_bench.py [--images N] [--lines N] [--threads N] [--memory-images N]
+               [--only image|text|sweep|compressed|memory] [--json OUT]
 """
 import argparse
 import glob
@@ -59,16 +60,22 @@ print((lines[-1] + " " if lines else "") + f"rss_mb={rss:.0f}")
 """
 
 
+def cold(r):
+    """Cold start: process start to the first result (interpreter start-up and imports count)."""
+    return r.get("process_first_seconds", float("nan"))
+
+
 def table(title, rows, ours, peers):
     print(f"\n{title}")
-    print(f"  {'pipeline':44s} {'items/s':>9s} {'peak RSS':>9s} {'cold start':>10s}")
+    print(f"  {'pipeline':52s} {'items/s':>9s} {'peak RSS':>9s} {'cold start':>10s}")
     for r in rows:
-        print(f"  {r['label']:44s} {r.get('per_s', float('nan')):9.2f} {r.get('rss_mb', 0):7.0f}MB "
-              f"{r.get('first_seconds', float('nan')):9.2f}s")
+        print(f"  {r['label']:52s} {r.get('per_s', float('nan')):9.2f} {r.get('rss_mb', 0):7.0f}MB "
+              f"{cold(r):9.2f}s")
+    print("  (cold start: process start to the first result, imports and model load included)")
     for o in ours:
         for p in peers:
             print(f"  ratio {o['label']} / {p['label']}: {o['per_s'] / p['per_s']:.2f}x"
-                  f" (cold start {o['first_seconds'] / p['first_seconds']:.2f}x)")
+                  f" (cold start {cold(o) / cold(p):.2f}x)")
 
 
 def bench_images(args, env, results):
@@ -108,15 +115,21 @@ def bench_images(args, env, results):
     results["image"] = {"rows": rows, "model_only": [mo, mp], "peak": peak}
 
 
-def bench_text(args, env, results):
+def write_lines(args):
+    """The first --lines fortunes (English and German), one per line, in the build folder."""
     sys.path.insert(0, str(ROOT / "tools"))
     from fortunes_to_lines import records
     lines = []
     for f in ("computers", "science", "people", "de/computer", "de/sprichworte"):
         lines += list(records(f"/usr/share/games/fortunes/{f}"))
-    lines = lines[: args.lines]
     path = BUILD / "bench-lines.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines[: args.lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def bench_text(args, env, results):
+    path = write_lines(args)
+    lines = path.read_text(encoding="utf-8").splitlines()
     model = export_model("minilm", "bert", "--hf", str(MINILM_DIR))
     exe = BUILD / "bench" / "bench_model"
     spec = "encoder.layer.-1:mean"
@@ -130,6 +143,95 @@ def bench_text(args, env, results):
     table(f"all-MiniLM-L6-v2 mean pooling on {len(lines)} fortunes, {args.threads} threads", rows + st + [seed],
           ours, [best_st, seed])
     results["text"] = {"rows": rows + st + [seed]}
+
+
+def cli_features(kind, model, inputs, *opts, env=None):
+    """Features from `feat image|text` (for the accuracy columns of the compressed modes)."""
+    import numpy as np
+    out = BUILD / f"bench-{kind}-cmp.npy"
+    feat = BUILD / "tools" / "feat" / "feat"
+    cmd = [feat, kind, "--model", model, "-o", out, *opts]
+    cmd += ["--input", inputs] if kind == "text" else list(inputs)
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"feat {kind} failed:\n{p.stderr[-3000:]}")
+    return np.load(out)
+
+
+def cosine_stats(a, b):
+    import numpy as np
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(cos.min()), float(cos.mean())
+
+
+def compressed(args, env, results):
+    """The opt-in compressed modes: throughput next to their accuracy cost (cosine to the
+    exact float32 features of the same inputs)."""
+    print("\ncompressed modes (opt-in), throughput and cosine to float32 (min / mean)")
+    exe = BUILD / "bench" / "bench_model"
+    rows = {}
+    # Text: dynamic int8 export and bf16 autocast, against float32 libfeat and
+    # sentence-transformers on the same fortunes.
+    path = write_lines(args)
+    fp32 = export_model("minilm", "bert", "--hf", str(MINILM_DIR))
+    int8 = export_model("minilm-int8", "bert", "--hf", str(MINILM_DIR), "--quantize", "dynamic-int8")
+    spec = "encoder.layer.-1:mean"
+    ref = cli_features("text", fp32, path, "--taps", spec, env=env)
+    st = measure("sentence-transformers, batch 32", [PY, ROOT / "bench" / "peers.py", "text-st", MINILM_DIR, 32,
+                                                     path], env)
+    print(f"  text, all-MiniLM-L6-v2 '{spec}', {len(ref)} fortunes; sentence-transformers {st['per_s']:.1f}/s")
+    # bf16 without hardware support is slow (emulated): it runs on the first 100 lines only,
+    # next to float32 on the same lines.
+    few = BUILD / "bench-lines-100.txt"
+    few.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:100]), encoding="utf-8")
+    for label, model, precision, lines in (("float32 (exact)", fp32, "fp32", path),
+                                           ("dynamic int8 export", int8, "fp32", path),
+                                           ("float32, 100 lines", fp32, "fp32", few),
+                                           ("bf16 autocast, 100 lines", fp32, "bf16", few)):
+        r = measure(label, [exe, "text", model, spec, 16, lines], dict(env, BENCH_PRECISION=precision))
+        got = cli_features("text", model, lines, "--taps", spec, "--precision", precision, env=env)
+        cmin, cmean = cosine_stats(got, ref[: len(got)])
+        rows[f"text {label}"] = dict(per_s=r["per_s"], cos_min=cmin, cos_mean=cmean, rss_mb=r["rss_mb"])
+        print(f"    {label:26s} {r['per_s']:8.1f}/s  {r['per_s'] / st['per_s']:5.2f}x sentence-transformers  "
+              f"cosine {cmin:.4f} / {cmean:.4f}  RSS {r['rss_mb']:.0f} MB")
+    # Images: bf16 autocast (model only) and the fast JPEG decode (end to end).
+    files = sorted(glob.glob("/usr/share/backgrounds/mate/*/*.jpg"))[: args.images]
+    vgg = export_model("bench-vgg16", "vgg16", "--random-init", "--export", "script")
+    spec = "features.29:gap"
+    ref = cli_features("image", vgg, files[:8], "--taps", spec, env=env)
+    print(f"  images, VGG16 '{spec}' (random init), {len(files)} mate-backgrounds JPEGs")
+    for label, mode, extra, opts in (("model only, float32", "model", {}, []),
+                                     ("model only, bf16", "model", {"BENCH_PRECISION": "bf16"}, ["--precision", "bf16"]),
+                                     ("end to end, exact decode", "image", {}, []),
+                                     ("end to end, fast decode", "image", {"BENCH_DECODE": "fast"}, ["--fast"])):
+        cmd = [exe, mode, vgg, spec, 1, 8] if mode == "model" else [exe, mode, vgg, spec, 1, *files]
+        r = measure(label, cmd, dict(env, **extra))
+        got = cli_features("image", vgg, files[:8], "--taps", spec, *opts, env=env)
+        cmin, cmean = cosine_stats(got, ref)
+        rows[f"image {label}"] = dict(per_s=r["per_s"], cos_min=cmin, cos_mean=cmean)
+        print(f"    {label:26s} {r['per_s']:6.2f} img/s  cosine {cmin:.5f} / {cmean:.5f}")
+    results["compressed"] = rows
+
+
+def memory(args, env, results):
+    """Resident memory over many images: flat after warm-up, below model size + 500 MB."""
+    skimage = pathlib.Path("/usr/lib/python3/dist-packages/skimage/data")
+    files = sorted(str(p) for p in skimage.glob("*.png")) + sorted(str(p) for p in skimage.glob("*.jpg"))
+    files += sorted(glob.glob("/usr/share/backgrounds/mate/*/*.jpg"))[:2]
+    model = export_model("resnet18-script", "resnet18", "--random-init", "--export", "script")
+    r = measure(f"libfeat C API, {args.memory_images} images", [exe_path(), "memory", model, "avgpool", 8,
+                                                                 args.memory_images, *files], env)
+    size_mb = pathlib.Path(model).stat().st_size / 2**20
+    print(f"\nmemory: ResNet18 'avgpool' (model file {size_mb:.0f} MB), {int(r['items'])} images cycling over "
+          f"{len(files)} skimage/mate files ({int(r['failed'])} items failed, as they should: unsupported or "
+          f"damaged files), batch 8: resident {r['rss_warm_mb']:.0f} MB after 1000 images, "
+          f"{r['rss_end_mb']:.0f} MB at the end (growth {r['rss_end_mb'] - r['rss_warm_mb']:+.0f} MB), peak "
+          f"{r['rss_peak_mb']:.0f} MB; bound model + 500 MB = {size_mb + 500:.0f} MB; {r['per_s']:.1f} img/s")
+    results["memory"] = dict(r, model_mb=size_mb)
+
+
+def exe_path():
+    return BUILD / "bench" / "bench_model"
 
 
 def sweep(args, env, results):
@@ -147,6 +249,11 @@ def sweep(args, env, results):
             grid[(threads, batch)] = r["per_s"]
             print(f"  threads {threads}, batch {batch}: {r['per_s']:.2f}")
     results["sweep"] = {f"{t}x{b}": v for (t, b), v in grid.items()}
+    plot_sweep(grid)
+
+
+def plot_sweep(grid):
+    """docs/performance-sweep.png from {(threads, batch): images/s} (needs matplotlib)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -155,12 +262,12 @@ def sweep(args, env, results):
         print("  (pip install matplotlib into .venv for the plot)")
         return
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for threads in (1, 2):
-        bs = [b for t, b in grid if t == threads]
+    for threads in sorted({t for t, _ in grid}):
+        bs = sorted(b for t, b in grid if t == threads)
         ax.plot(bs, [grid[(threads, b)] for b in bs], marker="o", label=f"{threads} thread(s)")
     ax.set_xlabel("batch size")
     ax.set_ylabel("images / s (end to end)")
-    ax.set_title("libfeat VGG16 features.29:gap, mate-backgrounds JPEGs")
+    ax.set_title("libfeat, VGG16 features.29:gap, mate JPEGs", fontsize=10)
     ax.legend()
     fig.tight_layout()
     out = ROOT / "docs" / "performance-sweep.png"
@@ -174,7 +281,8 @@ def main():
     ap.add_argument("--lines", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--only", choices=("image", "text", "sweep"))
+    ap.add_argument("--memory-images", type=int, default=10000)
+    ap.add_argument("--only", choices=("image", "text", "sweep", "compressed", "memory"))
     ap.add_argument("--json")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
@@ -185,6 +293,10 @@ def main():
         bench_text(args, env, results)
     if args.only in (None, "sweep"):
         sweep(args, env, results)
+    if args.only in (None, "compressed"):
+        compressed(args, env, results)
+    if args.only in (None, "memory"):
+        memory(args, env, results)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 
