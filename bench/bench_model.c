@@ -81,6 +81,22 @@ static feat_image_options *image_options(const char *spec, uint32_t batch)
     return o;
 }
 
+/* An image extractor with the environment's options, or NULL after saying why. */
+static feat_image_extractor *open_image_extractor(const char *model, const char *spec, uint32_t batch)
+{
+    feat_image_options *o = image_options(spec, batch);
+    feat_image_extractor *ex;
+    feat_image_extractor_new(&ex);
+    feat_status st = feat_image_extractor_load(ex, model, o);
+    feat_image_options_free(o);
+    if (st != FEAT_OK) {
+        die("load", feat_image_extractor_last_error(ex));
+        feat_image_extractor_free(ex);
+        return NULL;
+    }
+    return ex;
+}
+
 static double rss_mb(void) /* resident now, from /proc/self/statm */
 {
     long pages = 0, resident = 0;
@@ -96,12 +112,9 @@ static double rss_mb(void) /* resident now, from /proc/self/statm */
 static int bench_image(const char *model, const char *spec, uint32_t batch, char **files, int n)
 {
     double t0 = now();
-    feat_image_options *o = image_options(spec, batch);
-    feat_image_extractor *ex;
-    feat_image_extractor_new(&ex);
-    if (feat_image_extractor_load(ex, model, o) != FEAT_OK)
-        return die("load", feat_image_extractor_last_error(ex));
-    feat_image_options_free(o);
+    feat_image_extractor *ex = open_image_extractor(model, spec, batch);
+    if (!ex)
+        return 1;
     double t1 = now();
     feat_result *r;
     if (feat_image_extractor_extract_files(ex, (const char *const *)files, 1, &r) != FEAT_OK)
@@ -203,12 +216,9 @@ static int bench_text(const char *model, const char *spec, uint32_t batch, const
 static int bench_memory(const char *model, const char *spec, uint32_t batch, long total, char **files, int n)
 {
     double t0 = now();
-    feat_image_options *o = image_options(spec, batch);
-    feat_image_extractor *ex;
-    feat_image_extractor_new(&ex);
-    if (feat_image_extractor_load(ex, model, o) != FEAT_OK)
-        return die("load", feat_image_extractor_last_error(ex));
-    feat_image_options_free(o);
+    feat_image_extractor *ex = open_image_extractor(model, spec, batch);
+    if (!ex)
+        return 1;
     double t1 = now(), warm = 0, last = 0;
     long done = 0, failed = 0, next_sample = 1000;
     while (done < total) {
