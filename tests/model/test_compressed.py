@@ -78,7 +78,7 @@ def test_int8_accuracy_against_float32(feat_cli, int8_model, minilm_dir, sentenc
 
 def test_bf16_text_changes_little_but_does_change(feat_cli, models, minilm_dir, sentences, tmp_path):
     model = models["minilm"]
-    few = sentences[:80]
+    few = sentences[:16]  # bf16 is emulated (slow) on CPUs without AVX512_BF16
     r16, o16 = run_text(feat_cli, model, few, tmp_path, "--taps", SPEC, "--precision", "bf16", name="bf16")
     r32, o32 = run_text(feat_cli, model, few, tmp_path, "--taps", SPEC, "--precision", "fp32", name="fp32")
     assert r16.returncode == 0 and r32.returncode == 0, r16.stderr + r32.stderr
@@ -91,7 +91,7 @@ def test_bf16_text_changes_little_but_does_change(feat_cli, models, minilm_dir, 
 
 def test_bf16_image_changes_little_but_does_change(feat_cli, models, tmp_path):
     import glob
-    files = sorted(glob.glob("/usr/share/backgrounds/mate/*/*.jpg"))[:4]
+    files = sorted(glob.glob("/usr/share/backgrounds/mate/*/*.jpg"))[:2]
     model = models["resnet18-script"]
     outs = {}
     for p in ("bf16", "fp32"):
