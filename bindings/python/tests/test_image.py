@@ -103,6 +103,19 @@ def test_close_twice_and_use_after_close(env, files):
     c.__del__()  # the finalizer after close() frees nothing
 
 
+def test_device_errors(env):
+    model = env["FEAT_TEST_IMAGE_MODEL"]
+    for bad in ("tpu", "cuda:", "cuda:x"):
+        with pytest.raises(libfeat.InvalidArgument, match="not understood"):
+            libfeat.ImageExtractor(model, device=bad)
+    try:
+        libfeat.ImageExtractor(model, device="cuda:0").close()
+    except libfeat.DeviceError as e:  # the CPU-only case: this status, this message
+        assert "no CUDA support or no GPU is visible" in e.message
+    else:
+        pytest.skip("a GPU is visible: GPU parity is tests/model/test_device.py")
+
+
 def test_one_thread_at_a_time(ex, files):
     """Using one extractor from two threads at once is refused, not undefined behaviour."""
     assert ex._lock.acquire()  # what another thread's call in progress holds
