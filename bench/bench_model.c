@@ -12,7 +12,7 @@
  * warm-up; first = load + first result, the cold start); memory adds rss_warm_mb (after the
  * first 1000 images), rss_end_mb and rss_peak_mb. Environment: BENCH_THREADS=n sets libfeat's
  * thread budget (feat_global_set_threads), BENCH_PRECISION=bf16 the opt-in bfloat16 mode,
- * BENCH_DECODE=fast the opt-in fast JPEG decode. */
+ * BENCH_DECODE=fast the opt-in fast JPEG decode, BENCH_DEVICE=cuda:N the device (default cpu). */
 #include "extract/tapped.h"
 #include "feat/feat.h"
 
@@ -68,12 +68,19 @@ static feat_precision env_precision(void)
     return p && strcmp(p, "bf16") == 0 ? FEAT_PRECISION_BF16 : FEAT_PRECISION_FP32;
 }
 
+static const char *env_device(void)
+{
+    const char *d = getenv("BENCH_DEVICE");
+    return d && *d ? d : "cpu";
+}
+
 static feat_image_options *image_options(const char *spec, uint32_t batch)
 {
     feat_image_options *o;
     const char *decode = getenv("BENCH_DECODE");
     feat_image_options_new(&o);
     feat_image_options_set_taps(o, spec);
+    feat_image_options_set_device(o, env_device());
     feat_image_options_set_batch_size(o, batch);
     feat_image_options_set_precision(o, env_precision());
     if (decode && strcmp(decode, "fast") == 0)
@@ -139,7 +146,7 @@ static int bench_model_only(const char *model, const char *spec, uint32_t batch,
     feat_error e = {0};
     feat_tapped t;
     double t0 = now();
-    if (feat_tapped_load(&t, model, "cpu", spec, FEAT_FUSION_CONCAT, env_precision(), &e) != FEAT_OK)
+    if (feat_tapped_load(&t, model, env_device(), spec, FEAT_FUSION_CONCAT, env_precision(), &e) != FEAT_OK)
         return die("load", e.msg);
     size_t per = 3 * 224 * 224;
     float *x = calloc(per * batch, sizeof *x);
@@ -189,6 +196,7 @@ static int bench_text(const char *model, const char *spec, uint32_t batch, const
     feat_text_options_set_taps(o, spec);
     feat_text_options_set_batch_size(o, batch);
     feat_text_options_set_precision(o, env_precision());
+    feat_text_options_set_device(o, env_device());
     feat_text_extractor_new(&ex);
     if (feat_text_extractor_load(ex, model, NULL, o) != FEAT_OK)
         return die("load", feat_text_extractor_last_error(ex));

@@ -12,6 +12,9 @@ bench/run_bench.py (so peak RSS is per pipeline). Each prints
                                                   sentence at a time, mean pooling
   peers.py text-st HFDIR BATCH FILE              sentence-transformers encode(batch_size=BATCH)
   peers.py peak                                  the machine: fp32 GEMM and conv GFLOP/s
+
+BENCH_DEVICE=cuda:N runs the models on that GPU (default cpu), as bench_model does: inputs
+are prepared on the CPU and copied over, results copied back, so the same work is timed.
 """
 import os
 import sys
@@ -25,6 +28,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "model"))
+
+DEVICE = torch.device(os.environ.get("BENCH_DEVICE") or "cpu")
 
 
 def since_process_start():
@@ -91,7 +96,7 @@ def tap_module(model, spec):
 def image_seed(model, spec, files):
     from PIL import Image
     t0 = time.perf_counter()
-    m = torch.jit.script(tap_module(model, spec))
+    m = torch.jit.script(tap_module(model, spec).to(DEVICE))
     tf = transform()
     load = time.perf_counter() - t0
     first = None
@@ -99,7 +104,7 @@ def image_seed(model, spec, files):
     with torch.no_grad():
         for i, f in enumerate(files):
             x = tf(Image.open(f).convert("RGB"))[None]
-            m(x).numpy()
+            m(x.to(DEVICE)).cpu().numpy()
             if first is None:
                 first = first_result(t0)
                 start = time.perf_counter()  # steady state: the rest
@@ -120,7 +125,8 @@ class Files(torch.utils.data.Dataset):
 
 
 def frozen(module, example):
-    m = torch.jit.script(module)
+    m = torch.jit.script(module.to(DEVICE))
+    example = example.to(DEVICE)
     m = torch.jit.optimize_for_inference(torch.jit.freeze(m))
     with torch.inference_mode():
         for _ in range(3):
@@ -132,13 +138,14 @@ def image_best(model, spec, batch, files):
     t0 = time.perf_counter()
     m = frozen(tap_module(model, spec), torch.zeros(batch, 3, 224, 224))
     load = time.perf_counter() - t0
-    loader = torch.utils.data.DataLoader(Files(files), batch_size=batch, num_workers=1)
+    loader = torch.utils.data.DataLoader(Files(files), batch_size=batch, num_workers=1,
+                                         pin_memory=DEVICE.type == "cuda")
     start = time.perf_counter()
     n = 0
     first = None
     with torch.inference_mode():
         for x in loader:
-            m(x).numpy()
+            m(x.to(DEVICE, non_blocking=True)).cpu().numpy()
             n += len(x)
             if first is None:
                 first = first_result(t0)
@@ -154,7 +161,7 @@ def model_only(model, spec, batch, n):
     done = 0
     with torch.inference_mode():
         while done < n:
-            m(x)
+            m(x.to(DEVICE)).cpu()
             done += batch
     report(done, time.perf_counter() - start, load, load)
 
@@ -168,16 +175,16 @@ def text_seed(hf_dir, path):
     lines = lines_of(path)
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(hf_dir)
-    model = BertModel.from_pretrained(hf_dir).eval()
+    model = BertModel.from_pretrained(hf_dir).eval().to(DEVICE)
     load = time.perf_counter() - t0
     first = None
     start = time.perf_counter()
     with torch.no_grad():
         for s in lines:
-            enc = tok(s, return_tensors="pt", truncation=True, max_length=256)
+            enc = tok(s, return_tensors="pt", truncation=True, max_length=256).to(DEVICE)
             h = model(**enc).last_hidden_state
             m = enc["attention_mask"][..., None]
-            ((h * m).sum(1) / m.sum(1)).numpy()
+            ((h * m).sum(1) / m.sum(1)).cpu().numpy()
             if first is None:
                 first = first_result(t0)
     report(len(lines), time.perf_counter() - start, load, first)
@@ -187,7 +194,7 @@ def text_st(hf_dir, batch, path):
     from sentence_transformers import SentenceTransformer
     lines = lines_of(path)
     t0 = time.perf_counter()
-    m = SentenceTransformer(hf_dir, device="cpu")
+    m = SentenceTransformer(hf_dir, device=str(DEVICE))
     load = time.perf_counter() - t0
     m.encode(lines[:1])
     first = first_result(t0)
@@ -196,23 +203,32 @@ def text_st(hf_dir, batch, path):
     report(len(lines), time.perf_counter() - start, load, first)
 
 
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def peak():
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = torch.randn(2048, 2048, device=DEVICE), torch.randn(2048, 2048, device=DEVICE)
     for _ in range(2):
         a @ b
+    sync()
     t = time.perf_counter()
     reps = 5
     for _ in range(reps):
         a @ b
+    sync()
     gemm = 2 * 2048 ** 3 * reps / (time.perf_counter() - t) / 1e9
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1).eval()
-    x = torch.randn(1, 256, 56, 56)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).eval().to(DEVICE)
+    x = torch.randn(1, 256, 56, 56, device=DEVICE)
     with torch.inference_mode():
         for _ in range(2):
             conv(x)
+        sync()
         t = time.perf_counter()
         for _ in range(reps):
             conv(x)
+        sync()
     conv_flops = 2 * 256 * 256 * 9 * 56 * 56 * reps / (time.perf_counter() - t) / 1e9
     print(f"gemm_gflops={gemm:.1f} conv_gflops={conv_flops:.1f}")
 

@@ -4,8 +4,11 @@
 model-only throughput as a fraction of the machine's measured peak. docs/performance.md
 records a run and explains the setup.
 
-  run_bench.py [--images N] [--lines N] [--threads N] [--memory-images N]
+  run_bench.py [--images N] [--lines N] [--threads N] [--memory-images N] [--device cpu|cuda:N]
                [--only image|text|sweep|compressed|memory] [--json OUT]
+
+--device cuda:0 runs libfeat and the Python peers on that GPU (BENCH_DEVICE for bench_model
+and peers.py, --device for the CLI); decoding and tokenization stay on the CPU on both sides.
 """
 import argparse
 import glob
@@ -89,8 +92,8 @@ def bench_images(args, env, results):
         rows.append(measure(f"libfeat C API, batch {batch}", [exe, "image", model, spec, batch, *files], env))
     out = BUILD / "bench-out.npy"
     t = time.perf_counter()
-    r = measure("libfeat CLI (wall incl. load)", [feat, "image", "--model", model, "--taps", spec, "-o", out,
-                                                 *files], env)
+    r = measure("libfeat CLI (wall incl. load)", [feat, "image", "--model", model, "--taps", spec, "--device",
+                                                 env["BENCH_DEVICE"], "-o", out, *files], env)
     wall = time.perf_counter() - t
     r.update(items=len(files), seconds=wall, per_s=len(files) / wall, first_seconds=float("nan"))
     rows.append(r)
@@ -100,7 +103,7 @@ def bench_images(args, env, results):
                    [PY, ROOT / "bench" / "peers.py", "image-best", model, spec, 8, *files], env)
     rows += [seed, best]
     ours = [max(rows[: len(args.batches)], key=lambda x: x["per_s"])]
-    table(f"VGG16 '{spec}' on {len(files)} mate-backgrounds JPEGs, {args.threads} threads", rows, ours,
+    table(f"VGG16 '{spec}' on {len(files)} mate-backgrounds JPEGs, {args.threads} threads, {args.device}", rows, ours,
           [seed, best])
     mo = measure("libfeat model only (batch 1)", [exe, "model", model, spec, 1, 8], env)
     mp = measure("PyTorch model only (batch 1, frozen)", [PY, ROOT / "bench" / "peers.py", "model-only", model, spec,
@@ -140,7 +143,8 @@ def bench_text(args, env, results):
     best_st = max(st, key=lambda x: x["per_s"])
     seed = measure("Python seed loop (HF tokenizer + BertModel)",
                    [PY, ROOT / "bench" / "peers.py", "text-seed", MINILM_DIR, path], env)
-    table(f"all-MiniLM-L6-v2 mean pooling on {len(lines)} fortunes, {args.threads} threads", rows + st + [seed],
+    table(f"all-MiniLM-L6-v2 mean pooling on {len(lines)} fortunes, {args.threads} threads, {args.device}",
+          rows + st + [seed],
           ours, [best_st, seed])
     results["text"] = {"rows": rows + st + [seed]}
 
@@ -150,7 +154,7 @@ def cli_features(kind, model, inputs, *opts, env=None):
     import numpy as np
     out = BUILD / f"bench-{kind}-cmp.npy"
     feat = BUILD / "tools" / "feat" / "feat"
-    cmd = [feat, kind, "--model", model, "-o", out, *opts]
+    cmd = [feat, kind, "--model", model, "--device", env["BENCH_DEVICE"], "-o", out, *opts]
     cmd += ["--input", inputs] if kind == "text" else list(inputs)
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
     if p.returncode != 0:
@@ -282,11 +286,12 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--memory-images", type=int, default=10000)
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda:N")
     ap.add_argument("--only", choices=("image", "text", "sweep", "compressed", "memory"))
     ap.add_argument("--json")
     args = ap.parse_args()
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    results = {"threads": args.threads}
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), BENCH_DEVICE=args.device)
+    results = {"threads": args.threads, "device": args.device}
     if args.only in (None, "image"):
         bench_images(args, env, results)
     if args.only in (None, "text"):
