@@ -43,7 +43,8 @@ def test_int8_runs_as_pytorch_runs_it(feat_cli, int8_model, sentences, tmp_path)
     # so int8 is not reproducible to float precision: a float32 difference in the last bit
     # (from freezing the graph, which PyTorch's own torch.jit.freeze shows as much as libfeat
     # does: cosine 0.99963 to the unfrozen module) moves a value across an int8 rounding step,
-    # and the next layer amplifies it. Measured libfeat vs PyTorch: cosine min 0.99960.
+    # and the next layer amplifies it. Measured libfeat vs PyTorch: cosine min 0.99960 on an
+    # AVX2 CPU, 0.99908 on an AVX-512 VNNI one (other int8 kernels, other rounding).
     few = sentences[:24]
     r, out = run_text(feat_cli, int8_model, few, tmp_path, "--taps", SPEC, "--batch-size", "1")
     assert r.returncode == 0, r.stderr
@@ -58,7 +59,7 @@ def test_int8_runs_as_pytorch_runs_it(feat_cli, int8_model, sentences, tmp_path)
     want = np.stack(want)
     cos = cosine(got, want)
     print(f"int8, libfeat vs PyTorch: cosine min {cos.min():.5f}")
-    assert cos.min() >= 0.999
+    assert cos.min() >= 0.998
 
 
 def test_int8_accuracy_against_float32(feat_cli, int8_model, minilm_dir, sentences, tmp_path):
