@@ -279,6 +279,29 @@ def plot_sweep(grid):
     print(f"  plot: {out}")
 
 
+def blas_core(env):
+    """OpenBLAS 0.3.21 falls back to its generic SSE3 kernels ("Prescott") on CPUs newer than it
+    (tools/feat/blas_core.c). Every pipeline here, libfeat's and the Python peers' alike, loads
+    the same OpenBLAS: give them all the kernels the CPU can run, and say so."""
+    import ctypes
+    if "OPENBLAS_CORETYPE" in env:
+        return env["OPENBLAS_CORETYPE"] + " (from the environment)"
+    try:
+        blas = ctypes.CDLL("libblas.so.3")
+        blas.openblas_get_corename.restype = ctypes.c_char_p
+        core = blas.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "not OpenBLAS"
+    flags = set(open("/proc/cpuinfo").read().split())
+    if core.lower() == "prescott" and {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        env["OPENBLAS_CORETYPE"] = "SkylakeX"
+    elif core.lower() == "prescott" and {"avx2", "fma"} <= flags:
+        env["OPENBLAS_CORETYPE"] = "Haswell"
+    else:
+        return core
+    return f"{env['OPENBLAS_CORETYPE']} (OpenBLAS detected {core}: set OPENBLAS_CORETYPE for all pipelines)"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=24)
@@ -291,7 +314,8 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), BENCH_DEVICE=args.device)
-    results = {"threads": args.threads, "device": args.device}
+    results = {"threads": args.threads, "device": args.device, "openblas_core": blas_core(env)}
+    print(f"OpenBLAS kernels: {results['openblas_core']}")
     if args.only in (None, "image"):
         bench_images(args, env, results)
     if args.only in (None, "text"):

@@ -55,6 +55,10 @@ unsigned long parse_ulong(const char *opt, const char *val, unsigned long max);
 /* Parses --precision ("fp32" or "bf16"); exits with a usage error for anything else. */
 feat_precision parse_precision(const char *val);
 
+/* Says on stderr which OPENBLAS_CORETYPE to set when OpenBLAS fell back to its generic
+ * kernels on a CPU it does not know (blas_core.c). */
+void cli_check_blas_core(void);
+
 int cmd_layers(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
