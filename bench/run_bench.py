@@ -184,20 +184,21 @@ def compressed(args, env, results):
     st = measure("sentence-transformers, batch 32", [PY, ROOT / "bench" / "peers.py", "text-st", MINILM_DIR, 32,
                                                      path], env)
     print(f"  text, all-MiniLM-L6-v2 '{spec}', {len(ref)} fortunes; sentence-transformers {st['per_s']:.1f}/s")
-    # bf16 without hardware support is slow (emulated): it runs on the first 100 lines only,
-    # next to float32 on the same lines.
-    few = BUILD / "bench-lines-100.txt"
-    few.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:100]), encoding="utf-8")
-    for label, model, precision, lines in (("float32 (exact)", fp32, "fp32", path),
-                                           ("dynamic int8 export", int8, "fp32", path),
-                                           ("float32, 100 lines", fp32, "fp32", few),
-                                           ("bf16 autocast, 100 lines", fp32, "bf16", few)):
+    modes = [("float32 (exact)", fp32, "fp32", path), ("dynamic int8 export", int8, "fp32", path)]
+    if bf16_hardware():
+        modes.append(("bf16 autocast", fp32, "bf16", path))
+    else:
+        # Emulated bf16 is slow: the first 100 lines only, next to float32 on the same lines.
+        few = BUILD / "bench-lines-100.txt"
+        few.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:100]), encoding="utf-8")
+        modes += [("float32, 100 lines", fp32, "fp32", few), ("bf16 autocast (emulated), 100 lines", fp32, "bf16", few)]
+    for label, model, precision, lines in modes:
         r = measure(label, [exe, "text", model, spec, 16, lines], dict(env, BENCH_PRECISION=precision))
         got = cli_features("text", model, lines, "--taps", spec, "--precision", precision, env=env)
         cmin, cmean = cosine_stats(got, ref[: len(got)])
         rows[f"text {label}"] = dict(per_s=r["per_s"], cos_min=cmin, cos_mean=cmean, rss_mb=r["rss_mb"])
-        print(f"    {label:26s} {r['per_s']:8.1f}/s  {r['per_s'] / st['per_s']:5.2f}x sentence-transformers  "
-              f"cosine {cmin:.4f} / {cmean:.4f}  RSS {r['rss_mb']:.0f} MB")
+        print(f"    {label:36s} {r['per_s']:8.1f}/s  {r['per_s'] / st['per_s']:5.2f}x sentence-transformers  "
+              f"cosine {cmin:.5f} / {cmean:.5f}  RSS {r['rss_mb']:.0f} MB")
     # Images: bf16 autocast (model only) and the fast JPEG decode (end to end).
     files = sorted(glob.glob("/usr/share/backgrounds/mate/*/*.jpg"))[: args.images]
     vgg = export_model("bench-vgg16", "vgg16", "--random-init", "--export", "script")
@@ -207,14 +208,25 @@ def compressed(args, env, results):
     for label, mode, extra, opts in (("model only, float32", "model", {}, []),
                                      ("model only, bf16", "model", {"BENCH_PRECISION": "bf16"}, ["--precision", "bf16"]),
                                      ("end to end, exact decode", "image", {}, []),
-                                     ("end to end, fast decode", "image", {"BENCH_DECODE": "fast"}, ["--fast"])):
+                                     ("end to end, fast decode", "image", {"BENCH_DECODE": "fast"}, ["--fast"]),
+                                     ("end to end, bf16", "image", {"BENCH_PRECISION": "bf16"},
+                                      ["--precision", "bf16"]),
+                                     ("end to end, bf16 + fast decode", "image",
+                                      {"BENCH_PRECISION": "bf16", "BENCH_DECODE": "fast"},
+                                      ["--precision", "bf16", "--fast"])):
         cmd = [exe, mode, vgg, spec, 1, 8] if mode == "model" else [exe, mode, vgg, spec, 1, *files]
         r = measure(label, cmd, dict(env, **extra))
         got = cli_features("image", vgg, files[:8], "--taps", spec, *opts, env=env)
         cmin, cmean = cosine_stats(got, ref)
         rows[f"image {label}"] = dict(per_s=r["per_s"], cos_min=cmin, cos_mean=cmean)
-        print(f"    {label:26s} {r['per_s']:6.2f} img/s  cosine {cmin:.5f} / {cmean:.5f}")
+        print(f"    {label:36s} {r['per_s']:6.2f} img/s  cosine {cmin:.5f} / {cmean:.5f}")
     results["compressed"] = rows
+
+
+def bf16_hardware():
+    """Whether the CPU computes bfloat16 itself (AVX512_BF16 or AMX); oneDNN emulates it otherwise."""
+    flags = set(open("/proc/cpuinfo").read().split())
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
 def memory(args, env, results):
