@@ -83,3 +83,37 @@ def test_precision_option(env, lines):
             libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], taps=env["FEAT_TEST_TEXT_TAPS"], precision="fp32") as e32:
         a, b = e16.extract(good).features, e32.extract(good).features
     assert 0 < np.abs(a - b).max() < 0.1 * np.abs(b).max()
+
+
+BLAS_PROBE = """
+import warnings
+warnings.simplefilter("always")
+import libfeat, libfeat._blas as b
+with libfeat.TextExtractor(MODEL):
+    pass
+import ctypes, os
+blas = ctypes.CDLL("libblas.so.3", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+blas.openblas_get_corename.restype = ctypes.c_char_p
+print(blas.openblas_get_corename().decode())
+"""
+
+
+@pytest.mark.parametrize("coretype", [None, "Prescott"])
+def test_openblas_fallback_warning(env, coretype):
+    """The warning appears exactly when this process's OpenBLAS fell back to its generic kernels
+    on a CPU with better ones, and never when the user chose a core type."""
+    import os
+    import subprocess
+    import sys
+    child = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    if coretype:
+        child["OPENBLAS_CORETYPE"] = coretype
+    child["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(libfeat.__file__)),
+                                           child.get("PYTHONPATH", "")])
+    code = BLAS_PROBE.replace("MODEL", repr(env["FEAT_TEST_TEXT_MODEL"]))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child)
+    assert r.returncode == 0, r.stderr
+    flags = set(open("/proc/cpuinfo").read().split())
+    fell_back = r.stdout.split()[-1].lower() == "prescott" and {"avx2", "fma"} <= flags
+    warned = "OpenBLAS does not recognise this CPU" in r.stderr
+    assert warned == (fell_back and coretype is None), r.stderr

@@ -6,6 +6,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import _blas
 from . import _errors as E
 from ._errors import check
 from ._ffi import lib
@@ -407,6 +408,7 @@ class TextExtractor(_Extractor):
             check(lib.feat_text_extractor_new(ctypes.byref(h)), lib.feat_last_error)
             self._h = h.value
             check(lib.feat_text_extractor_load(self._h, _path(model), _path(vocab), o.h), self._err(self._h))
+        _blas.warn_once()
 
     def extract(self, texts):
         """One row per text (str, or UTF-8 bytes). Invalid UTF-8 fails only its own item."""
