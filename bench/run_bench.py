@@ -103,8 +103,8 @@ def bench_images(args, env, results):
                    [PY, ROOT / "bench" / "peers.py", "image-best", model, spec, 8, *files], env)
     rows += [seed, best]
     ours = [max(rows[: len(args.batches)], key=lambda x: x["per_s"])]
-    table(f"VGG16 '{spec}' on {len(files)} mate-backgrounds JPEGs, {args.threads} threads, {args.device}", rows, ours,
-          [seed, best])
+    table(f"VGG16 '{spec}' on {len(files)} mate-backgrounds JPEGs, {args.threads} threads, {args.device}", rows,
+          ours, [seed, best])
     mo = measure("libfeat model only (batch 1)", [exe, "model", model, spec, 1, 8], env)
     mp = measure("PyTorch model only (batch 1, frozen)", [PY, ROOT / "bench" / "peers.py", "model-only", model, spec,
                                                          1, 8], env)
@@ -144,8 +144,7 @@ def bench_text(args, env, results):
     seed = measure("Python seed loop (HF tokenizer + BertModel)",
                    [PY, ROOT / "bench" / "peers.py", "text-seed", MINILM_DIR, path], env)
     table(f"all-MiniLM-L6-v2 mean pooling on {len(lines)} fortunes, {args.threads} threads, {args.device}",
-          rows + st + [seed],
-          ours, [best_st, seed])
+          rows + st + [seed], ours, [best_st, seed])
     results["text"] = {"rows": rows + st + [seed]}
 
 
@@ -223,10 +222,14 @@ def compressed(args, env, results):
     results["compressed"] = rows
 
 
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        return set(f.read().split())
+
+
 def bf16_hardware():
     """Whether the CPU computes bfloat16 itself (AVX512_BF16 or AMX); oneDNN emulates it otherwise."""
-    flags = set(open("/proc/cpuinfo").read().split())
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def memory(args, env, results):
@@ -304,10 +307,12 @@ def blas_core(env):
         core = blas.openblas_get_corename().decode()
     except (OSError, AttributeError):
         return "not OpenBLAS"
-    flags = set(open("/proc/cpuinfo").read().split())
-    if core.lower() == "prescott" and {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+    if core.lower() != "prescott":
+        return core
+    flags = cpu_flags()
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
         env["OPENBLAS_CORETYPE"] = "SkylakeX"
-    elif core.lower() == "prescott" and {"avx2", "fma"} <= flags:
+    elif {"avx2", "fma"} <= flags:
         env["OPENBLAS_CORETYPE"] = "Haswell"
     else:
         return core

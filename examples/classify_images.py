@@ -6,8 +6,8 @@
 The label of each image is the name of its parent folder (e.g. abstract, desktop, nature in
 mate-backgrounds). Trains a logistic regression (it converges on these few, wide rows, where
 a linear SVM did not) with leave-one-out cross-validation (the folders are small) and prints
-its accuracy next to the majority-class baseline. With random-init
-weights the features are not meaningful; export pretrained weights for real use."""
+its accuracy next to the majority-class baseline. With random-init weights the features are
+not meaningful; export pretrained weights for real use."""
 import csv
 import os
 import sys

@@ -158,6 +158,7 @@ int cmd_text(int argc, char **argv)
         feat_text_extractor_free(ex);
         return 1;
     }
+    cli_check_blas_core(); /* text models spend their time in BLAS */
     feat_text_options_free(o);
     /* The rows table names each line by its number in the input and a digest of its bytes (the
      * text itself may be huge or not UTF-8); --resume checks both. */

@@ -28,8 +28,6 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "text") == 0)
-        cli_check_blas_core(); /* text models spend their time in BLAS */
     if (strcmp(cmd, "layers") == 0)
         return cmd_layers(argc - 1, argv + 1);
     if (strcmp(cmd, "image") == 0)

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -88,7 +91,7 @@ def test_precision_option(env, lines):
 BLAS_PROBE = """
 import warnings
 warnings.simplefilter("always")
-import libfeat, libfeat._blas as b
+import libfeat
 with libfeat.TextExtractor(MODEL):
     pass
 import ctypes, os
@@ -102,9 +105,6 @@ print(blas.openblas_get_corename().decode())
 def test_openblas_fallback_warning(env, coretype):
     """The warning appears exactly when this process's OpenBLAS fell back to its generic kernels
     on a CPU with better ones, and never when the user chose a core type."""
-    import os
-    import subprocess
-    import sys
     child = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     if coretype:
         child["OPENBLAS_CORETYPE"] = coretype
@@ -113,7 +113,8 @@ def test_openblas_fallback_warning(env, coretype):
     code = BLAS_PROBE.replace("MODEL", repr(env["FEAT_TEST_TEXT_MODEL"]))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child)
     assert r.returncode == 0, r.stderr
-    flags = set(open("/proc/cpuinfo").read().split())
+    with open("/proc/cpuinfo") as f:
+        flags = set(f.read().split())
     fell_back = r.stdout.split()[-1].lower() == "prescott" and {"avx2", "fma"} <= flags
     warned = "OpenBLAS does not recognise this CPU" in r.stderr
     assert warned == (fell_back and coretype is None), r.stderr
