@@ -3,6 +3,7 @@ exactly the rows of an uninterrupted run; SIGINT stops cleanly after the current
 --shard I/N outputs merged with `feat merge` equal the unsharded run."""
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -75,15 +76,54 @@ def test_kill_and_resume_equals_uninterrupted(feat_cli, models, images, tmp_path
             kills += 1
         p.wait()
         parts_are_valid(tmp_path / "out.parts")
-        if out.exists():
+        if out.exists():  # OUT.npy goes into place last (after OUT.rows.tsv): it marks a finished run
             break
-        assert not (tmp_path / "out.rows.tsv").exists() or out.exists()
     assert kills >= 2, "the runs finished before they could be killed; the test proves nothing"
-    if not out.exists():
+    if not out.exists() or parts.exists():
+        # Not finished, or killed after writing OUT.npy but before its parts were taken away:
+        # --resume finishes either.
         r = subprocess.run(feat_image(feat_cli, model, images, out, "--resume"), capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
     assert_same_output(out, ref)
-    assert not (tmp_path / "out.parts").exists()
+    assert not parts.exists() and not (tmp_path / "out.parts.joined").exists()
+
+
+def split_into_parts(npy, parts, rows_per_part=3):
+    """The parts a run leaves when it is killed after writing its output but before removing
+    them: the output cut into part files as the run wrote them."""
+    data = np.load(npy)
+    header, *rows = read_table(npy).splitlines(keepends=True)
+    parts.mkdir()
+    for first in range(0, len(rows), rows_per_part):
+        base = parts / f"part-{first:09d}"
+        (parts / (base.name + ".rows.tsv")).write_text(header + "".join(rows[first:first + rows_per_part]))
+        np.save(parts / (base.name + ".npy"), data[first:first + rows_per_part])
+
+
+def test_killed_while_removing_its_parts(feat_cli, models, images, tmp_path):
+    model = models["resnet18-script"]
+    ref = tmp_path / "ref.npy"
+    subprocess.run(feat_image(feat_cli, model, images, ref), check=True, capture_output=True)
+    out = tmp_path / "out.npy"
+    shutil.copy(ref, out)
+    shutil.copy(tmp_path / "ref.rows.tsv", tmp_path / "out.rows.tsv")
+    parts = tmp_path / "out.parts"
+    split_into_parts(ref, parts)
+    r = subprocess.run(feat_image(feat_cli, model, images, out), capture_output=True, text=True)
+    assert r.returncode == 1 and "complete parts of a run killed while it finished" in r.stderr, r.stderr
+    r = subprocess.run(feat_image(feat_cli, model, images, out, "--resume"), capture_output=True, text=True)
+    assert r.returncode == 0 and "resuming after image 36 of 36" in r.stderr, r.stderr
+    assert_same_output(out, ref)
+    assert not parts.exists()
+
+    # Killed later, while deleting the renamed parts: what is left is removed by the next run
+    # and never read.
+    split_into_parts(ref, tmp_path / "out.parts.joined")
+    (tmp_path / "out.parts.joined" / "part-000000000.npy").unlink()
+    r = subprocess.run(feat_image(feat_cli, model, images, out), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert_same_output(out, ref)
+    assert not (tmp_path / "out.parts.joined").exists() and not parts.exists()
 
 
 def test_sigint_stops_cleanly_then_resumes(feat_cli, models, images, tmp_path):

@@ -32,7 +32,9 @@ int parse_shard(const char *s, size_t *index, size_t *count);
  * part, OUT.parts/part-<first row>.rows.tsv then .npy, each fsynced and renamed into place,
  * so a run killed at any moment leaves only complete parts. When every input is done the
  * parts are joined into OUT.npy (float32 rows, NaN for failed items) and OUT.rows.tsv (row,
- * status, input, message), renamed into place, and the parts removed. With resume, the
+ * status, input, message), renamed into place; then OUT.parts is renamed OUT.parts.joined
+ * and deleted, so a run killed after the join leaves either all its parts (--resume joins
+ * them again) or none that resume would read. With resume, the
  * parts of an earlier run over the same inputs are checked and kept; *first_todo says where
  * to go on. The table's row column numbers inputs in the whole, unsharded list. */
 typedef struct out_writer out_writer;

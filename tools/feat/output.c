@@ -12,6 +12,7 @@
 
 struct out_writer {
     char *npy_path, *tsv_path, *parts_dir;
+    char *joined_dir; /* parts_dir renamed once they are joined, then deleted */
     size_t dim, next_row;
     size_t shard_i, shard_n; /* the table's row column holds the input's index in the whole
                                 list (row * shard_n + shard_i), which feat merge checks */
@@ -63,7 +64,26 @@ static void writer_free(out_writer *w)
     free(w->npy_path);
     free(w->tsv_path);
     free(w->parts_dir);
+    free(w->joined_dir);
     free(w);
+}
+
+/* Removes a directory of parts and everything in it (temporaries of killed runs included). */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[8300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -149,9 +169,10 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
     w->npy_path = strdup(npy_path);
     w->tsv_path = stem ? concat(stem, ".rows.tsv") : NULL;
     w->parts_dir = stem ? concat(stem, ".parts") : NULL;
+    w->joined_dir = stem ? concat(stem, ".parts.joined") : NULL;
     free(stem);
     w->dim = dim;
-    if (!w->npy_path || !w->tsv_path || !w->parts_dir) {
+    if (!w->npy_path || !w->tsv_path || !w->parts_dir || !w->joined_dir) {
         writer_free(w);
         return NULL;
     }
@@ -161,25 +182,37 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
         writer_free(w);
         return NULL;
     }
+    remove_dir(w->joined_dir); /* left by a run killed after it finished its output */
+    size_t checked = 0;
+    for (; checked < parts.n; checked++) {
+        size_t rows = check_part(w, parts.v[checked], w->next_row, inputs, n_inputs);
+        if (rows == (size_t)-1)
+            break;
+        w->next_row += rows;
+    }
     if (parts.n && !resume) {
-        fprintf(stderr, "feat: %s holds the parts of an interrupted run: rerun with --resume to go on, or remove it\n",
-                w->parts_dir);
+        struct stat st;
+        if (checked == parts.n && w->next_row == n_inputs && stat(w->npy_path, &st) == 0)
+            fprintf(stderr,
+                    "feat: %s holds the complete parts of a run killed while it finished %s: rerun with --resume "
+                    "to finish it, or remove %s\n",
+                    w->parts_dir, w->npy_path, w->parts_dir);
+        else
+            fprintf(stderr,
+                    "feat: %s holds the parts of an interrupted run: rerun with --resume to go on, or remove it\n",
+                    w->parts_dir);
         strlist_free(&parts);
         writer_free(w);
         return NULL;
     }
-    for (size_t i = 0; i < parts.n; i++) {
-        size_t rows = check_part(w, parts.v[i], w->next_row, inputs, n_inputs);
-        if (rows == (size_t)-1) {
-            fprintf(stderr,
-                    "feat: %s/%s does not continue the earlier parts with these inputs and settings: remove %s "
-                    "to start over\n",
-                    w->parts_dir, parts.v[i], w->parts_dir);
-            strlist_free(&parts);
-            writer_free(w);
-            return NULL;
-        }
-        w->next_row += rows;
+    if (checked < parts.n) {
+        fprintf(stderr,
+                "feat: %s/%s does not continue the earlier parts with these inputs and settings: remove %s "
+                "to start over\n",
+                w->parts_dir, parts.v[checked], w->parts_dir);
+        strlist_free(&parts);
+        writer_free(w);
+        return NULL;
     }
     strlist_free(&parts);
     if (mkdir(w->parts_dir, 0777) != 0 && errno != EEXIST) {
@@ -294,14 +327,13 @@ static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
                 err.msg[0] ? ": " : "", err.msg);
     free(tsv_tmp);
     if (rc == 0) {
-        for (size_t i = 0; i < parts.n; i++) {
-            char path[8300];
-            snprintf(path, sizeof path, "%s/%s", w->parts_dir, parts.v[i]);
-            remove(path);
-            snprintf(path + strlen(path) - 4, 16, ".rows.tsv");
-            remove(path);
-        }
-        rmdir(w->parts_dir);
+        /* One rename takes the parts out of resume's sight, so a run killed while deleting
+         * them never leaves a half-deleted set that --resume would reject; out_open removes
+         * what such a run left under the new name. */
+        if (w->joined_dir && rename(w->parts_dir, w->joined_dir) == 0)
+            remove_dir(w->joined_dir);
+        else
+            remove_dir(w->parts_dir);
     }
     strlist_free(&parts);
     return rc;
