@@ -330,7 +330,7 @@ static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
         /* One rename takes the parts out of resume's sight, so a run killed while deleting
          * them never leaves a half-deleted set that --resume would reject; out_open removes
          * what such a run left under the new name. */
-        if (w->joined_dir && rename(w->parts_dir, w->joined_dir) == 0)
+        if (rename(w->parts_dir, w->joined_dir) == 0)
             remove_dir(w->joined_dir);
         else
             remove_dir(w->parts_dir);
