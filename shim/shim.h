@@ -59,7 +59,9 @@ feat_status feat_shim_run_image(feat_shim_model *m, const float *x, int64_t b, i
 feat_status feat_shim_run_text(feat_shim_model *m, const int64_t *ids, const int64_t *mask, const int64_t *types,
                                int64_t b, int64_t s, feat_shim_outputs **out, feat_error *err);
 
-/* Outputs of one run: one float32 contiguous tensor per prepared tap, on the CPU. */
+/* Outputs of one run: one float32 contiguous tensor per prepared tap, on the CPU, each with at
+ * most FEAT_SHIM_MAX_DIMS dimensions (a run whose taps have more fails with
+ * FEAT_E_UNSUPPORTED rather than describe a cut-off shape). */
 size_t feat_shim_outputs_n(const feat_shim_outputs *o);
 size_t feat_shim_outputs_shape(const feat_shim_outputs *o, size_t i, int64_t dims[FEAT_SHIM_MAX_DIMS]);
 const float *feat_shim_outputs_data(const feat_shim_outputs *o, size_t i);

@@ -495,6 +495,12 @@ static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, feat
             if (t.is_mkldnn())
                 t = t.to_dense();
             t = t.to(at::kCPU, at::kFloat).contiguous();
+            // The C side describes shapes with at most FEAT_SHIM_MAX_DIMS dimensions; a
+            // larger tensor would be pooled with a cut-off shape.
+            if (t.dim() > FEAT_SHIM_MAX_DIMS)
+                throw ShimError(FEAT_E_UNSUPPORTED, "tap output " + std::to_string(by_slot.size()) + " has " +
+                                                        std::to_string(t.dim()) + " dimensions; at most " +
+                                                        std::to_string(FEAT_SHIM_MAX_DIMS) + " are supported");
             by_slot.push_back(t);
         }
         for (size_t slot : m->tap_slot)
@@ -542,10 +548,9 @@ size_t feat_shim_outputs_n(const feat_shim_outputs *o) { return o ? o->tensors.s
 
 size_t feat_shim_outputs_shape(const feat_shim_outputs *o, size_t i, int64_t dims[FEAT_SHIM_MAX_DIMS])
 {
-    const at::Tensor &t = o->tensors[i];
-    size_t nd = std::min<size_t>((size_t)t.dim(), FEAT_SHIM_MAX_DIMS);
-    for (size_t k = 0; k < nd; k++)
-        dims[k] = t.size((int64_t)k);
+    const at::Tensor &t = o->tensors[i]; // at most FEAT_SHIM_MAX_DIMS dimensions (run() checks)
+    for (int64_t k = 0; k < t.dim(); k++)
+        dims[k] = t.size(k);
     return (size_t)t.dim();
 }
 
@@ -564,10 +569,9 @@ void feat_shim_outputs_free(feat_shim_outputs *o)
 
 // Threads. One budget (feat_global_set_threads) governs ATen's intra-op pool and OpenBLAS's
 // pool, which otherwise oversubscribe the cores: ATen's OpenMP workers keep spinning while
-// OpenBLAS's threads compute. Measured on 2 cores (docs/performance.md): conv models run
-// best with ATen = budget (oneDNN convolutions; ResNet50 70 ms vs 144 ms with 1 thread);
-// transformer encoders, whose time is in OpenBLAS GEMMs, with ATen = 1 and OpenBLAS =
-// budget (MiniLM 8x128: 272 ms, vs 572 ms with both pools at 2).
+// OpenBLAS's threads compute. The extractors run batches side by side on workers, each with a
+// share of the budget for ATen (feat_shim_set_thread_share), and OpenBLAS with one thread
+// (apply_threads below); measured on 2 cores in docs/performance.md, "Thread budget".
 static std::atomic<int32_t> g_budget{0};
 static std::atomic<int32_t> g_blas_threads{0};
 

@@ -90,11 +90,10 @@ FEAT_API int32_t feat_version_number(void);
 FEAT_API int32_t feat_abi_version(void);
 
 /**
- * Sets the number of CPU cores inference may use, process-wide. The budget governs both
- * the ATen intra-op pool and the BLAS pool, which oversubscribe the cores when each is
- * left at its own default: image (convolution) models run with ATen = n threads, text
- * (transformer) models with ATen = 1 and BLAS = n, the split measured fastest for each
- * (docs/performance.md).
+ * Sets the number of CPU cores inference may use, process-wide. An extract call with
+ * several batches runs up to n of them side by side on workers, each with n / workers ATen
+ * threads (sequence models: one); OpenBLAS always runs with one thread, since its pool is
+ * process-wide and the workers already fill the cores (docs/performance.md, "Thread budget").
  *
  * @param n  cores; 0 restores the default (the number of online cores, at most 8).
  * @return FEAT_OK, FEAT_E_INVALID_ARGUMENT for n < 0 or n > 1024,
@@ -120,6 +119,14 @@ typedef enum feat_precision {
     FEAT_PRECISION_BF16    = 2
     /* append only */
 } feat_precision;
+
+/** How the outputs of several taps become one vector per item (image and text extractors). */
+typedef enum feat_fusion {
+    FEAT_FUSION_DEFAULT = 0, /**< CONCAT */
+    FEAT_FUSION_CONCAT  = 1, /**< concatenation in the order the taps were given */
+    FEAT_FUSION_MEAN    = 2  /**< element-wise mean; all pooled taps must have the same size */
+    /* append only */
+} feat_fusion;
 
 FEAT_END_DECLS
 

@@ -50,13 +50,6 @@ typedef enum feat_decode_mode {
     FEAT_DECODE_FAST    = 2
 } feat_decode_mode;
 
-/** How the outputs of several taps become one vector per item. */
-typedef enum feat_fusion {
-    FEAT_FUSION_DEFAULT = 0, /**< CONCAT */
-    FEAT_FUSION_CONCAT  = 1, /**< concatenation in the order the taps were given */
-    FEAT_FUSION_MEAN    = 2  /**< element-wise mean; all pooled taps must have the same size */
-} feat_fusion;
-
 typedef struct feat_image_options feat_image_options;
 typedef struct feat_image_extractor feat_image_extractor;
 

@@ -16,7 +16,6 @@
 #define FEAT_TEXT_H
 
 #include "feat/common.h"
-#include "feat/image.h" /* feat_fusion */
 #include "feat/result.h"
 
 FEAT_BEGIN_DECLS

@@ -19,9 +19,6 @@ typedef struct batch {
     size_t filled;
 } batch;
 
-/* Images per forward pass at most (a batch of 4096 224x224 inputs is 2.4 GB already). */
-#define FEAT_IMAGE_MAX_BATCH 4096
-
 struct feat_image_extractor {
     feat_error err;
     feat_image_options *opts; /* private copy */
@@ -121,12 +118,8 @@ feat_status feat_image_extractor_load(feat_image_extractor *ex, const char *mode
     feat_status st = feat_image_options_copy(opts, &ex->opts);
     if (st != FEAT_OK)
         return feat_error_set(&ex->err, st, "%s", feat_last_error());
-    ex->batch_size = ex->opts->batch_size ? ex->opts->batch_size : 1;
-    if (ex->batch_size > FEAT_IMAGE_MAX_BATCH)
-        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "batch size %u is above %d", ex->batch_size,
-                              FEAT_IMAGE_MAX_BATCH);
-    st = feat_tapped_load(&ex->tapped, model_path, ex->opts->device, ex->opts->taps, ex->opts->fusion,
-                          ex->opts->precision, &ex->err);
+    ex->batch_size = ex->opts->model.batch_size ? ex->opts->model.batch_size : FEAT_IMAGE_DEFAULT_BATCH_SIZE;
+    st = feat_tapped_load(&ex->tapped, model_path, &ex->opts->model, &ex->err);
     if (st != FEAT_OK)
         return st;
     if (ex->tapped.info.input[0] && strcmp(ex->tapped.info.input, "image") != 0) {

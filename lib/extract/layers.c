@@ -132,8 +132,6 @@ feat_status feat_layers_list(const char *model_path, uint32_t input_size, feat_l
             continue;
         }
         e->ndim = feat_shim_outputs_shape(o, slot++, e->dims);
-        if (e->ndim > FEAT_SHIM_MAX_DIMS)
-            e->ndim = FEAT_SHIM_MAX_DIMS;
     }
     feat_shim_outputs_free(o);
 done:

@@ -5,11 +5,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char *device, const char *spec,
-                             feat_fusion fusion, feat_precision precision, feat_error *err)
+feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const feat_model_options *opts, feat_error *err)
 {
     memset(t, 0, sizeof *t);
-    t->fusion = fusion == FEAT_FUSION_DEFAULT ? FEAT_FUSION_CONCAT : fusion;
+    t->fusion = opts->fusion == FEAT_FUSION_DEFAULT ? FEAT_FUSION_CONCAT : opts->fusion;
+    const char *spec = opts->taps;
     if (!model_path)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "model path is NULL");
     struct stat sb;
@@ -33,9 +33,9 @@ feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char 
     feat_tap_list parsed;
     if ((st = feat_taps_parse(spec, &parsed, err)) != FEAT_OK)
         return st;
-    if ((st = feat_shim_load(model_path, device, &t->model, err)) != FEAT_OK)
+    if ((st = feat_shim_load(model_path, opts->device, &t->model, err)) != FEAT_OK)
         return st;
-    if ((st = feat_shim_set_precision(t->model, (int32_t)precision, err)) != FEAT_OK)
+    if ((st = feat_shim_set_precision(t->model, (int32_t)opts->precision, err)) != FEAT_OK)
         goto fail;
     const char *const *paths;
     size_t n_paths;

@@ -5,6 +5,7 @@
 #ifndef FEAT_EXTRACT_TAPPED_H
 #define FEAT_EXTRACT_TAPPED_H
 
+#include "core/model_options.h"
 #include "extract/model_info.h"
 #include "shim/shim.h"
 #include "taps/taps.h"
@@ -19,10 +20,9 @@ typedef struct feat_tapped {
     size_t dim;             /* fused row length; 0 until feat_tapped_probe */
 } feat_tapped;
 
-/* Loads the model onto device with the given precision and adds the taps (spec NULL/"" = the
- * side-car's default). */
-feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const char *device, const char *spec,
-                             feat_fusion fusion, feat_precision precision, feat_error *err);
+/* Loads the model onto the options' device with their precision and adds their taps (NULL =
+ * the side-car's default) with their fusion. */
+feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const feat_model_options *opts, feat_error *err);
 
 /* Checks every tap's pooling against the shapes of a first run and computes the row size. */
 feat_status feat_tapped_probe(feat_tapped *t, const feat_shim_outputs *o, feat_error *err);

@@ -112,8 +112,7 @@ feat_status feat_text_extractor_load(feat_text_extractor *ex, const char *model_
     feat_text_options_free(ex->opts);
     if (feat_text_options_copy(opts, &ex->opts) != FEAT_OK)
         return feat_error_set(&ex->err, FEAT_E_NOMEM, "%s", feat_last_error());
-    feat_status st = feat_tapped_load(&ex->tapped, model_path, ex->opts->device, ex->opts->taps, ex->opts->fusion,
-                                      ex->opts->precision, &ex->err);
+    feat_status st = feat_tapped_load(&ex->tapped, model_path, &ex->opts->model, &ex->err);
     if (st != FEAT_OK)
         return st;
     const feat_model_info *info = &ex->tapped.info;
@@ -161,7 +160,7 @@ feat_status feat_text_extractor_load(feat_text_extractor *ex, const char *model_
         ex->params.windows = 1;
         ex->params.stride = ex->opts->window_stride;
     }
-    ex->batch_size = ex->opts->batch_size ? ex->opts->batch_size : FEAT_TEXT_DEFAULT_BATCH_SIZE;
+    ex->batch_size = ex->opts->model.batch_size ? ex->opts->model.batch_size : FEAT_TEXT_DEFAULT_BATCH_SIZE;
     /* Warm up on "[CLS] [SEP]" and learn the taps' shapes from a real forward pass. */
     int64_t ids[2] = {ex->special.cls, ex->special.sep}, mask[2] = {1, 1}, types[2] = {0, 0};
     for (int run = 0; run < 3; run++) {

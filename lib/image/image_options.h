@@ -7,6 +7,7 @@
 #ifndef FEAT_IMAGE_OPTIONS_H
 #define FEAT_IMAGE_OPTIONS_H
 
+#include "core/model_options.h"
 #include "feat/image.h"
 
 /* Pillow's Image.MAX_IMAGE_PIXELS * 2: above this Pillow raises DecompressionBombError. */
@@ -22,8 +23,7 @@
 #define FEAT_IMAGE_DEFAULT_DECODE_THREADS 1u
 
 struct feat_image_options {
-    char *taps;                        /* NULL: the model's default taps; owned */
-    feat_fusion fusion;                /* DEFAULT: CONCAT */
+    feat_model_options model;          /* taps, fusion, batch size (0: 1), device, precision */
     feat_image_preset preset;          /* DEFAULT: the model's, else TORCHVISION */
     uint32_t resize;                   /* 0: the model's, else 256 (TORCHVISION only) */
     uint32_t crop_w, crop_h;           /* 0: 224x224 (both 0 or both set) */
@@ -33,10 +33,7 @@ struct feat_image_options {
     int exif_orientation;              /* 0 or 1 */
     uint64_t max_pixels;               /* 0: FEAT_IMAGE_DEFAULT_MAX_PIXELS */
     feat_decode_mode decode_mode;      /* DEFAULT: EXACT */
-    uint32_t batch_size;               /* 0: FEAT_IMAGE_DEFAULT_BATCH_SIZE */
     uint32_t decode_threads;           /* 0: FEAT_IMAGE_DEFAULT_DECODE_THREADS */
-    char *device;                      /* NULL: "cpu"; owned, syntax checked by the setter */
-    feat_precision precision;         /* DEFAULT: float32 */
 };
 
 /* Deep copy of @p src (NULL: a default-initialised object) into a new object in *out.

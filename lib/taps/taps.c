@@ -1,5 +1,7 @@
 #include "taps/taps.h"
 
+#include "core/model_options.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
@@ -162,6 +164,22 @@ feat_status feat_taps_parse(const char *spec, feat_tap_list *out, feat_error *er
             return FEAT_OK;
         s = comma + 1;
     }
+}
+
+feat_status feat_taps_set_spec(char **slot, const char *fn, const char *spec)
+{
+    feat_status st = feat_option_check_object(slot, fn);
+    if (st != FEAT_OK || !spec || !*spec)
+        return st == FEAT_OK ? feat_option_set_string(slot, NULL, "taps") : st;
+    feat_tap_list *parsed = malloc(sizeof *parsed); /* 17 KB: not on the caller's stack */
+    if (!parsed)
+        return feat_error_set_tls(FEAT_E_NOMEM, "taps: out of memory checking the spec");
+    feat_error err;
+    st = feat_taps_parse(spec, parsed, &err);
+    free(parsed);
+    if (st != FEAT_OK)
+        return feat_error_set_tls(st, "taps: %s", err.msg);
+    return feat_option_set_string(slot, spec, "taps");
 }
 
 /* ---- resolution ---------------------------------------------------------------------- */

@@ -47,6 +47,12 @@ typedef struct feat_tap_list {
 /* Parses a spec; syntax errors name the position and the offending text. */
 feat_status feat_taps_parse(const char *spec, feat_tap_list *out, feat_error *err);
 
+/* The tap-spec setter of the image and text options: checks the grammar of spec (NULL or ""
+ * mean the model's default taps and are stored as NULL), then replaces *slot with a copy.
+ * slot NULL (the options object was NULL) is the error "<fn>: opts is NULL". Errors go to
+ * the thread slot. Whether the paths exist is known only when the model is loaded. */
+feat_status feat_taps_set_spec(char **slot, const char *fn, const char *spec);
+
 /* The model's module paths (dotted, in definition order), as the shim lists them. */
 typedef struct feat_module_list {
     size_t n;

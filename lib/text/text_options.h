@@ -7,6 +7,7 @@
 #ifndef FEAT_TEXT_OPTIONS_H
 #define FEAT_TEXT_OPTIONS_H
 
+#include "core/model_options.h"
 #include "feat/text.h"
 
 /* Default max_length when neither the caller nor the model says otherwise (BERT's 512). */
@@ -15,6 +16,7 @@
 #define FEAT_TEXT_DEFAULT_BATCH_SIZE 16u /* measured: docs/performance.md */
 
 struct feat_text_options {
+    feat_model_options model;         /* taps, fusion, batch size (0: 16), device, precision */
     feat_tristate lowercase;          /* DEFAULT: ON */
     feat_tristate strip_accents;      /* DEFAULT: follows the effective lowercase */
     uint32_t max_length;              /* 0: FEAT_TEXT_DEFAULT_MAX_LENGTH (or the model's) */
@@ -22,11 +24,6 @@ struct feat_text_options {
     uint32_t window_stride;           /* 0: no windows, long texts are truncated */
     feat_window_pooling window_pooling; /* DEFAULT: MEAN */
     feat_utf8_policy utf8_policy;     /* DEFAULT: ERROR */
-    char *taps;                       /* NULL: the model's default taps; owned */
-    feat_fusion fusion;               /* DEFAULT: CONCAT */
-    uint32_t batch_size;              /* 0: FEAT_TEXT_DEFAULT_BATCH_SIZE */
-    char *device;                     /* NULL: "cpu"; owned, syntax checked by the setter */
-    feat_precision precision;         /* DEFAULT: float32 */
 };
 
 /* Deep copy of @p src (NULL: a default-initialised object) into a new object in *out.

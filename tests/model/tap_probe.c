@@ -40,7 +40,8 @@ int main(int argc, char **argv)
     const char *model = argv[1], *spec = argv[2], *outdir = argv[3], *kind = argv[4];
     feat_error e = {0};
     feat_tapped t;
-    if (feat_tapped_load(&t, model, "cpu", spec, FEAT_FUSION_CONCAT, FEAT_PRECISION_FP32, &e) != FEAT_OK)
+    feat_model_options mo = {.taps = (char *)spec, .fusion = FEAT_FUSION_CONCAT, .precision = FEAT_PRECISION_FP32};
+    if (feat_tapped_load(&t, model, &mo, &e) != FEAT_OK)
         return fail(&e);
     feat_shim_outputs *o = NULL;
     feat_status st;

@@ -168,11 +168,26 @@ static void test_options(void)
     CHECK_EQ_INT(feat_image_options_set_precision(o, FEAT_PRECISION_BF16), FEAT_OK);
     CHECK_EQ_INT(feat_image_options_set_taps(o, "features.29:gap"), FEAT_OK);
     CHECK_EQ_INT(feat_image_options_set_taps(o, "a\x01"), FEAT_E_INVALID_ARGUMENT);
+    /* One batch limit, checked when set (the extractor used to accept up to 65536 here and
+     * refuse anything above 4096 only at load). */
+    CHECK_EQ_INT(feat_image_options_set_batch_size(o, 4097), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(feat_last_error(), "1..4096");
+    CHECK_EQ_INT(feat_image_options_set_batch_size(o, 4096), FEAT_OK);
+    CHECK_EQ_INT(feat_image_options_set_batch_size(o, 0), FEAT_OK);
+    /* The tap grammar is checked when set; the paths only at load. */
+    CHECK_EQ_INT(feat_image_options_set_taps(o, "features.29:avg"), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(feat_last_error(), "avg");
+    CHECK_EQ_INT(feat_image_options_set_taps(o, "features..1"), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_image_options_set_taps(o, "   "), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_image_options_set_taps(NULL, "features.1"), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(feat_last_error(), "feat_image_options_set_taps: opts is NULL");
+    CHECK_EQ_INT(feat_image_options_set_taps(o, "features.29:gap"), FEAT_OK);
+    CHECK(feat_last_error()[0] == '\0');
 
     feat_image_options *c = NULL;
     CHECK_EQ_INT(feat_image_options_copy(o, &c), FEAT_OK);
-    CHECK(c && c->taps && c->taps != o->taps && strcmp(c->taps, "features.29:gap") == 0);
-    CHECK(c && c->device && strcmp(c->device, "cuda:1") == 0);
+    CHECK(c && c->model.taps && c->model.taps != o->model.taps && strcmp(c->model.taps, "features.29:gap") == 0);
+    CHECK(c && c->model.device && strcmp(c->model.device, "cuda:1") == 0);
     CHECK(c && c->preset == FEAT_PRESET_KERAS_VGG16 && c->resize == 232 && c->mean_set && !c->std_set);
     feat_image_options_free(c);
 

@@ -194,14 +194,25 @@ static void test_options(void)
     CHECK_EQ_INT(feat_text_options_set_precision(o, FEAT_PRECISION_BF16), FEAT_OK);
     CHECK_EQ_INT(feat_text_options_set_taps(o, "encoder.layer.-1:mean"), FEAT_OK);
     CHECK_EQ_INT(feat_text_options_set_window_stride(o, 16), FEAT_OK);
+    /* The tap grammar is checked when set (it used to be checked only at load), and the batch
+     * limit is the extractor's. */
+    CHECK_EQ_INT(feat_text_options_set_taps(o, "encoder.layer.-1:avg"), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(feat_last_error(), "avg");
+    CHECK_EQ_INT(feat_text_options_set_taps(o, "encoder..layer"), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_text_options_set_taps(o, "encoder.layer.-1:mean"), FEAT_OK);
+    CHECK_EQ_INT(feat_text_options_set_batch_size(o, 4097), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(feat_last_error(), "1..4096");
+    CHECK_EQ_INT(feat_text_options_set_batch_size(o, 4096), FEAT_OK);
+    CHECK_EQ_INT(feat_text_options_set_fusion(o, (feat_fusion)3), FEAT_E_INVALID_ARGUMENT);
+    CHECK_STR_HAS(feat_last_error(), "fusion: unknown value 3");
     CHECK_EQ_INT(feat_text_options_set_lowercase(NULL, FEAT_TRISTATE_ON), FEAT_E_INVALID_ARGUMENT);
     feat_text_options *c = NULL;
     CHECK_EQ_INT(feat_text_options_copy(o, &c), FEAT_OK);
-    CHECK(c && c->taps != o->taps && strcmp(c->taps, "encoder.layer.-1:mean") == 0);
-    CHECK(strcmp(c->device, "cuda:1") == 0 && c->window_stride == 16);
+    CHECK(c && c->model.taps != o->model.taps && strcmp(c->model.taps, "encoder.layer.-1:mean") == 0);
+    CHECK(strcmp(c->model.device, "cuda:1") == 0 && c->window_stride == 16);
     feat_text_options_free(c);
     CHECK_EQ_INT(feat_text_options_copy(NULL, &c), FEAT_OK);
-    CHECK(c && c->taps == NULL && c->max_length == 0);
+    CHECK(c && c->model.taps == NULL && c->max_length == 0);
     feat_text_options_free(c);
     feat_text_options_free(o);
     feat_text_options_free(NULL);
