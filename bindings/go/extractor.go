@@ -28,6 +28,7 @@ type (
 	WindowPooling int
 	UTF8Policy    int
 	Tristate      int
+	Precision     int
 )
 
 const (
@@ -67,6 +68,12 @@ const (
 	Default Tristate = 0
 	On      Tristate = 1
 	Off     Tristate = 2
+
+	// PrecisionBF16 is opt-in: bfloat16 matrix products change the features slightly and are
+	// faster only on CPUs with native bfloat16 instructions (feat_precision in feat/common.h).
+	PrecisionDefault Precision = 0 // float32
+	PrecisionFP32    Precision = 1
+	PrecisionBF16    Precision = 2
 )
 
 // ImageOptions configures an ImageExtractor; zero values mean the model's defaults.
@@ -84,6 +91,7 @@ type ImageOptions struct {
 	BatchSize       uint32
 	DecodeThreads   uint32
 	Device          string // "cpu" or "cuda:N"
+	Precision       Precision
 }
 
 // TextOptions configures a TextExtractor or a Tokenizer; zero values mean the defaults.
@@ -99,6 +107,7 @@ type TextOptions struct {
 	Fusion        Fusion
 	BatchSize     uint32
 	Device        string
+	Precision     Precision
 }
 
 func (o *ImageOptions) toC() (*C.feat_image_options, error) {
@@ -159,6 +168,7 @@ func (o *ImageOptions) toC() (*C.feat_image_options, error) {
 			return cond(o.DecodeThreads != 0, func() error { return set(11, uint64(o.DecodeThreads), 0, "", nil, nil) })
 		},
 		func() error { return cond(o.Device != "", func() error { return set(12, 0, 0, o.Device, nil, nil) }) },
+		func() error { return set(13, uint64(o.Precision), 0, "", nil, nil) },
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {
@@ -203,6 +213,7 @@ func (o *TextOptions) toC() (*C.feat_text_options, error) {
 		func() error { return set(8, uint32(o.Fusion), "") },
 		func() error { return cond(o.BatchSize != 0, func() error { return set(9, o.BatchSize, "") }) },
 		func() error { return cond(o.Device != "", func() error { return set(10, 0, o.Device) }) },
+		func() error { return set(11, uint32(o.Precision), "") },
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Fixtures come from bindings/testdata/prepare.py (models, inputs, the feat CLI's outputs).
@@ -286,6 +287,64 @@ func TestPairsMatchCLI(t *testing.T) {
 	assertSame(t, f.Data, want)
 	if _, err := ex.ExtractPairs(context.Background(), a, b[:1]); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatal(err)
+	}
+}
+
+// bf16NearFP32 extracts the same inputs under bfloat16 and float32: autocast moves the
+// features a little (so the option reached the model), never far.
+func bf16NearFP32(t *testing.T, extract func(Precision) (*Features, error)) {
+	t.Helper()
+	var data [2][]float32
+	for i, p := range []Precision{PrecisionBF16, PrecisionFP32} {
+		f, err := extract(p)
+		if err != nil || f.NFailed() != 0 {
+			t.Fatal(p, err)
+		}
+		data[i] = f.Data
+	}
+	var diff, scale float64
+	for i, v := range data[1] {
+		diff = math.Max(diff, math.Abs(float64(data[0][i]-v)))
+		scale = math.Max(scale, math.Abs(float64(v)))
+	}
+	if len(data[0]) != len(data[1]) || diff == 0 || diff >= 0.1*scale {
+		t.Fatalf("bf16 vs fp32: max difference %g, max value %g", diff, scale)
+	}
+}
+
+func TestPrecision(t *testing.T) {
+	ctx := context.Background()
+	images := []string{dataPath("images", "FreshFlower.jpg"), dataPath("images", "gradient.png")}
+	bf16NearFP32(t, func(p Precision) (*Features, error) {
+		ex, err := NewImageExtractor(env["FEAT_TEST_IMAGE_MODEL"], &ImageOptions{Taps: env["FEAT_TEST_IMAGE_TAPS"], Precision: p})
+		if err != nil {
+			return nil, err
+		}
+		defer ex.Close()
+		return ex.ExtractFiles(ctx, images)
+	})
+	var texts [][]byte
+	for _, l := range readLines(t, "lines.txt") {
+		if utf8.Valid(l) && len(texts) < 4 {
+			texts = append(texts, l)
+		}
+	}
+	bf16NearFP32(t, func(p Precision) (*Features, error) {
+		ex, err := NewTextExtractor(env["FEAT_TEST_TEXT_MODEL"], "", &TextOptions{Taps: env["FEAT_TEST_TEXT_TAPS"], Precision: p})
+		if err != nil {
+			return nil, err
+		}
+		defer ex.Close()
+		return ex.ExtractBytes(ctx, texts)
+	})
+	// A value outside the enumeration is refused by the C setter, with its message.
+	_, ierr := NewImageExtractor(env["FEAT_TEST_IMAGE_MODEL"], &ImageOptions{Precision: 7})
+	_, terr := NewTextExtractor(env["FEAT_TEST_TEXT_MODEL"], "", &TextOptions{Precision: 7})
+	for _, err := range []error{ierr, terr} {
+		if fe, ok := err.(*Error); !ok || fe.Status != StatusInvalidArgument ||
+			!strings.HasPrefix(fe.Message, "precision 7 not understood") {
+			t.Fatal(err)
+		}
 	}
 }
 

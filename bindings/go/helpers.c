@@ -36,6 +36,7 @@ feat_status go_image_set(feat_image_options *o, int kind, uint64_t a, uint64_t b
 	case 10: st = feat_image_options_set_batch_size(o, (uint32_t)a); break;
 	case 11: st = feat_image_options_set_decode_threads(o, (uint32_t)a); break;
 	case 12: st = feat_image_options_set_device(o, s); break;
+	case 13: st = feat_image_options_set_precision(o, (feat_precision)a); break;
 	default: st = FEAT_E_INVALID_ARGUMENT;
 	}
 	*msg = feat_go_msg(st, feat_last_error());
@@ -55,6 +56,7 @@ feat_status go_text_set(feat_text_options *o, int kind, uint32_t a, const char *
 	case 8: st = feat_text_options_set_fusion(o, (feat_fusion)a); break;
 	case 9: st = feat_text_options_set_batch_size(o, a); break;
 	case 10: st = feat_text_options_set_device(o, s); break;
+	case 11: st = feat_text_options_set_precision(o, (feat_precision)a); break;
 	default: st = FEAT_E_INVALID_ARGUMENT;
 	}
 	*msg = feat_go_msg(st, feat_last_error());
