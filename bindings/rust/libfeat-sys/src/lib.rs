@@ -74,6 +74,11 @@ pub const FEAT_UTF8_DEFAULT: feat_utf8_policy = 0;
 pub const FEAT_UTF8_ERROR: feat_utf8_policy = 1;
 pub const FEAT_UTF8_REPLACE: feat_utf8_policy = 2;
 
+pub type feat_precision = c_int;
+pub const FEAT_PRECISION_DEFAULT: feat_precision = 0;
+pub const FEAT_PRECISION_FP32: feat_precision = 1;
+pub const FEAT_PRECISION_BF16: feat_precision = 2;
+
 macro_rules! opaque {
     ($($name:ident),*) => {$(
         #[repr(C)]
@@ -175,6 +180,10 @@ extern "C" {
     pub fn feat_image_options_set_device(
         opts: *mut feat_image_options,
         device: *const c_char,
+    ) -> feat_status;
+    pub fn feat_image_options_set_precision(
+        opts: *mut feat_image_options,
+        precision: feat_precision,
     ) -> feat_status;
     pub fn feat_image_preprocess_file(
         opts: *const feat_image_options,
@@ -278,6 +287,10 @@ extern "C" {
     pub fn feat_text_options_set_device(
         opts: *mut feat_text_options,
         device: *const c_char,
+    ) -> feat_status;
+    pub fn feat_text_options_set_precision(
+        opts: *mut feat_text_options,
+        precision: feat_precision,
     ) -> feat_status;
 
     // text.h: tokenizer

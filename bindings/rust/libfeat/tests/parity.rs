@@ -144,6 +144,49 @@ fn pairs_match_cli() {
     );
 }
 
+/// Extracts the same inputs under bfloat16 and float32: autocast moves the features a little
+/// (so the option reached the model), never far.
+fn assert_bf16_near_fp32(extract: impl Fn(Precision) -> Features) {
+    let (a, b) = (extract(Precision::Bf16), extract(Precision::Fp32));
+    assert_eq!(
+        (a.n_failed(), b.n_failed(), a.data().len()),
+        (0, 0, b.data().len())
+    );
+    let diff = a.data().iter().zip(b.data()).map(|(x, y)| (x - y).abs());
+    let diff = diff.fold(0f32, f32::max);
+    let scale = b.data().iter().fold(0f32, |m, y| m.max(y.abs()));
+    assert!(
+        diff > 0.0 && diff < 0.1 * scale,
+        "bf16 vs fp32: {diff} of {scale}"
+    );
+}
+
+#[test]
+fn precision_bf16_and_fp32() {
+    let _g = serial();
+    let d = data().join("images");
+    let images = [d.join("FreshFlower.jpg"), d.join("gradient.png")];
+    assert_bf16_near_fp32(|p| {
+        let opts = ImageOptions::new()
+            .taps(&get("FEAT_TEST_IMAGE_TAPS"))
+            .precision(p);
+        let ex = ImageExtractor::new(get("FEAT_TEST_IMAGE_MODEL"), &opts).unwrap();
+        ex.extract_files(&images).unwrap()
+    });
+    let texts: Vec<Vec<u8>> = lines()
+        .into_iter()
+        .filter(|l| std::str::from_utf8(l).is_ok())
+        .take(4)
+        .collect();
+    assert_bf16_near_fp32(|p| {
+        let opts = TextOptions::new()
+            .taps(&get("FEAT_TEST_TEXT_TAPS"))
+            .precision(p);
+        let ex = TextExtractor::new(get("FEAT_TEST_TEXT_MODEL"), None, &opts).unwrap();
+        ex.extract(&texts).unwrap()
+    });
+}
+
 #[test]
 fn tokenizer() {
     let _g = serial();
