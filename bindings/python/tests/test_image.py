@@ -87,6 +87,18 @@ def test_empty_batch(ex):
     assert r.shape == (0, ex.dim) and r.n_failed == 0
 
 
+def test_precision_option(env, files):
+    with pytest.raises(libfeat.InvalidArgument) as bad:
+        libfeat.ImageExtractor(env["FEAT_TEST_IMAGE_MODEL"], precision=7)
+    assert bad.value.message.startswith("precision 7 not understood")  # the C setter's message
+    good = [f for f in files if f.endswith(("FreshFlower.jpg", "gradient.png"))]
+    model, taps = env["FEAT_TEST_IMAGE_MODEL"], env["FEAT_TEST_IMAGE_TAPS"]
+    with libfeat.ImageExtractor(model, taps=taps, precision="bf16") as e16, \
+            libfeat.ImageExtractor(model, taps=taps, precision="fp32") as e32:
+        a, b = e16.extract_files(good).features, e32.extract_files(good).features
+    assert len(good) == 2 and 0 < np.abs(a - b).max() < 0.1 * np.abs(b).max()
+
+
 def test_close_twice_and_use_after_close(env, files):
     e = libfeat.ImageExtractor(env["FEAT_TEST_IMAGE_MODEL"])
     c = e.clone()

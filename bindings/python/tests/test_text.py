@@ -81,6 +81,9 @@ def test_cancel_from_another_thread(env, lines):
 def test_precision_option(env, lines):
     with pytest.raises(libfeat.InvalidArgument):
         libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], precision="fp16")
+    with pytest.raises(libfeat.InvalidArgument) as bad:
+        libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], precision=7)
+    assert bad.value.message.startswith("precision 7 not understood")  # the C setter's message
     good = [l for l in lines if b"\xe9" not in l][:4]
     with libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], taps=env["FEAT_TEST_TEXT_TAPS"], precision="bf16") as e16, \
             libfeat.TextExtractor(env["FEAT_TEST_TEXT_MODEL"], taps=env["FEAT_TEST_TEXT_TAPS"], precision="fp32") as e32:
