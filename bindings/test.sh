@@ -48,6 +48,7 @@ echo "== go"
 if [ -x "$GO" ]; then
     (cd "$ROOT/bindings/go" &&
         export GOTOOLCHAIN=local GOFLAGS=-mod=mod \
+            CGO_CFLAGS="-I$FEAT_BUILD_DIR/include ${CGO_CFLAGS:--g -O2}" \
             CGO_LDFLAGS="-L$FEAT_BUILD_DIR -Wl,-rpath,$FEAT_BUILD_DIR ${CGO_LDFLAGS:-}" \
             LD_LIBRARY_PATH="$FEAT_BUILD_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" &&
         { "$GO" vet ./... && echo "--- PASS: go vet" || echo "--- FAIL: go vet"; } &&

@@ -40,9 +40,8 @@
 #  define FEAT_END_DECLS
 #endif
 
-#define FEAT_VERSION_MAJOR 0
-#define FEAT_VERSION_MINOR 1
-#define FEAT_VERSION_PATCH 0
+/* FEAT_VERSION_MAJOR, _MINOR, _PATCH: generated from meson.build's project version. */
+#include "feat/version.h"
 #define FEAT_VERSION_NUMBER (FEAT_VERSION_MAJOR * 10000 + FEAT_VERSION_MINOR * 100 + FEAT_VERSION_PATCH)
 /** ABI generation; equals the SONAME major of libfeat.so. Bumped only on an ABI break. */
 #define FEAT_ABI_VERSION 1
