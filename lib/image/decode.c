@@ -1,7 +1,7 @@
 /* Decoding: JPEG with the libjpeg API of libjpeg-turbo, PNG with libpng's low-level API.
  *
  * Both produce what Pillow's Image.open(p).convert("RGB") produces, sample for sample
- * (specs/imaging.md §3): libjpeg's defaults (ISLOW IDCT, fancy upsampling, block smoothing)
+ * (docs/imaging.md, "Decoding"): libjpeg's defaults (ISLOW IDCT, fancy upsampling, block smoothing)
  * as Pillow leaves them; Adobe-inverted CMYK through Pillow's cmyk2rgb; PNG alpha dropped
  * without compositing, 16-bit samples reduced as Pillow's unpackers do. Gray images stay one
  * channel here and are replicated at the very end, which is the same integer math.

@@ -63,8 +63,8 @@ int feat_exif_orientation(const uint8_t *p, size_t n);
 feat_status feat_img_orient(const feat_img *src, int orientation, feat_buf *buf, feat_img *out, feat_error *err);
 
 /* Resizes src to out_w x out_h with Pillow's algorithm for the given filter (NEAREST as
- * Image.resize does it: the affine-transform path; the others: Resample.c, 8-bit fixed point,
- * horizontal pass first, rounded to 8 bits in between) but computes only the window
+ * Image.resize does it: the affine-transform path; the others as Pillow's Resample.c does,
+ * 8-bit fixed point, horizontal pass first, rounded to 8 bits in between) but computes only the window
  * [wx0, wx0 + ww) x [wy0, wy0 + wh) of the result; window pixels outside the resized image
  * are 0 (torchvision's zero padding when the crop is larger than the image). dst receives
  * ww * wh * src->ch bytes, packed. out_w == src->w and out_h == src->h copies without

@@ -2,7 +2,7 @@
  * decode -> (EXIF orientation) -> resize + crop window -> float32 CHW through a lookup table.
  *
  * Geometry follows torchvision 0.14-0.2x on PIL images and keras.utils.load_img exactly
- * (specs/imaging.md §1); the normalisation tables are computed in float32 in the order torch
+ * (docs/imaging.md, "Presets"); the normalisation tables are computed in float32 in the order torch
  * and numpy evaluate them, so every float of the tensor is bit-identical. This file must be
  * compiled without FMA contraction (-ffp-contract=off) for the same reason. */
 #include "image/image_priv.h"

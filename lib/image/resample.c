@@ -3,12 +3,13 @@
  * BILINEAR / BICUBIC / LANCZOS port Pillow's src/libImaging/Resample.c (8-bit path):
  * coefficients in double, normalised, quantised to 22 fractional bits; the horizontal pass
  * runs first and is rounded and clamped to uint8 before the vertical pass. NEAREST ports
- * Image.resize's affine path (Geometry.c ImagingScaleAffine), whose source coordinate is
- * accumulated in double: the closed form picks other pixels for some sizes (specs §1.2).
+ * Image.resize's affine path (Pillow's Geometry.c, ImagingScaleAffine), whose source coordinate
+ * is accumulated in double: the closed form picks other pixels for some sizes (docs/imaging.md,
+ * "Presets").
  *
  * Every output sample depends only on its own row of the intermediate image and its own
  * column of the source, so computing just the crop window gives the same bytes as resizing
- * everything and cropping afterwards (specs §2, "allowed optimizations"). This file must be
+ * everything and cropping afterwards (docs/imaging.md, "Presets"). This file must be
  * compiled without FMA contraction (-ffp-contract=off): the coefficients are rounded to 22
  * bits and a fused multiply-add can move one across a rounding boundary. */
 #include "image/image_priv.h"

@@ -33,7 +33,8 @@ int feat_uc_is_dropped(uint32_t cp)
     if (c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF)
         return !IN_TABLE(fast_ctrl_remove, cp);
     /* Measured with tokenizers 0.19.1: every private-use code point (Co, 137,468 of them) is
-     * removed, not only the 6 range endpoints the spec (§2.2) derives from the crate tables.
+     * removed, not only the 6 range endpoints in the Co table of the unicode_categories crate
+     * that HF's is_control reads (docs/tokenizer.md).
      * The private-use ranges are the same in UCD 8 and 15. */
     return c == UTF8PROC_CATEGORY_CO;
 }
