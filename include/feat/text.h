@@ -61,7 +61,8 @@ typedef struct feat_text_extractor feat_text_extractor;
 
 FEAT_API feat_status feat_text_options_new(feat_text_options **out);
 FEAT_API void feat_text_options_free(feat_text_options *opts);
-/** Lowercase before WordPiece. Default: from the model side-car / tokenizer_config, else ON. */
+/** Lowercase before WordPiece. Default: the model side-car's `lowercase` (tools/export_models.py
+ *  writes it from the model's tokenizer.json, else its tokenizer_config.json), else ON. */
 FEAT_API feat_status feat_text_options_set_lowercase(feat_text_options *opts, feat_tristate lowercase);
 /** Strip accents (NFD, drop marks). Default: follows lowercase, as in BERT. */
 FEAT_API feat_status feat_text_options_set_strip_accents(feat_text_options *opts, feat_tristate strip);

@@ -1,5 +1,6 @@
-/* Layer taps: the spec grammar, its resolution against a model's module list, pooling and
- * fusion. Pure C; the shim only adds the resolved paths as graph outputs.
+/* Layer taps: the spec grammar, its resolution against a model's module list, and pooling.
+ * Pure C; the shim only adds the resolved paths as graph outputs, and the fusion of the pooled
+ * taps into one row is in lib/extract/tapped.c.
  *
  * Grammar (docs/taps.md):
  *   spec    := tap ( ',' tap )*

@@ -1,5 +1,5 @@
 /* BERT tokenizer: BertNormalizer + BertPreTokenizer + WordPiece + BERT post-processing, with
- * the exact semantics of Hugging Face tokenizers' fast implementation (spec: tokenizer.md).
+ * the exact semantics of Hugging Face tokenizers' fast implementation (docs/tokenizer.md).
  *
  * Pipeline per sequence, all in caller scratch (no allocation once the scratch is warm):
  *   1. normalize(): one pass over the UTF-8 bytes. Special tokens of the vocabulary found in
@@ -8,7 +8,8 @@
  *      tagged with the index of the original character it came from (for offsets).
  *   2. tokenize_stream(): splits the stream on spaces and punctuation and runs WordPiece on
  *      each word with the vocabulary trie.
- *   3. assemble(): truncation or windows, [CLS]/[SEP], type ids, masks, offsets. */
+ *   3. feat_tok_encode(): truncation or windows, then put_special() / put_range() write
+ *      [CLS]/[SEP], type ids, masks and offsets. */
 #include "text/text_internal.h"
 #include "text/unicode.h"
 #include "text/vocab.h"
