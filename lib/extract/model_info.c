@@ -81,6 +81,16 @@ feat_status feat_model_info_read(const char *model_path, feat_model_info *out, f
         return feat_error_set(err, FEAT_E_MODEL, "%s: not a libfeat model side-car (\"format\" is not \"libfeat-model\")",
                               sp);
     }
+    uint32_t version = 1;
+    if ((st = get_u32(root, "format_version", &version, sp, err)) == FEAT_OK && version != FEAT_MODEL_SIDECAR_VERSION)
+        st = feat_error_set(err, FEAT_E_MODEL,
+                            "%s: side-car format_version %u is not supported (this libfeat reads version %d; "
+                            "export the model again or use a newer libfeat)",
+                            sp, version, FEAT_MODEL_SIDECAR_VERSION);
+    if (st != FEAT_OK) {
+        feat_json_free(root);
+        return st;
+    }
     out->has_sidecar = 1;
     char preset[32] = "", vocab[PATH_MAX] = "";
     const feat_json *image = feat_json_get(root, "image"), *text = feat_json_get(root, "text");
@@ -92,6 +102,7 @@ feat_status feat_model_info_read(const char *model_path, feat_model_info *out, f
         (st = copy_str(root, "text", "vocab", vocab, sizeof vocab, sp, err)) ||
         (st = get_tristate(text, "lowercase", &out->lowercase, sp, err)) ||
         (st = get_tristate(text, "strip_accents", &out->strip_accents, sp, err)) ||
+        (st = get_tristate(text, "handle_chinese_chars", &out->chinese_chars, sp, err)) ||
         (st = get_u32(text, "max_length", &out->max_length, sp, err))) {
         feat_json_free(root);
         return st;

@@ -125,6 +125,7 @@ feat_status feat_text_extractor_load(feat_text_extractor *ex, const char *model_
         ex->opts->lowercase = info->lowercase;
     if (ex->opts->strip_accents == FEAT_TRISTATE_DEFAULT)
         ex->opts->strip_accents = info->strip_accents;
+    ex->opts->chinese_chars = info->chinese_chars;
     if (ex->opts->max_length == 0)
         ex->opts->max_length = info->max_length;
     if (!vocab_path || !vocab_path[0]) {

@@ -44,7 +44,7 @@ void feat_tokenizer_special_ids(const feat_tokenizer *tok, feat_tok_special *out
 typedef struct feat_tok_config {
     int lowercase;         /* 1/0 */
     int strip_accents;     /* 1/0 */
-    int handle_cjk;        /* always 1 (BERT) */
+    int handle_cjk;        /* spaces around CJK ideographs (BERT's handle_chinese_chars) */
     uint32_t max_length;   /* resolved: never 0 */
     feat_truncation truncation; /* resolved: never DEFAULT */
     feat_utf8_policy utf8_policy; /* resolved: ERROR or REPLACE */

@@ -24,6 +24,9 @@ struct feat_text_options {
     uint32_t window_stride;           /* 0: no windows, long texts are truncated */
     feat_window_pooling window_pooling; /* DEFAULT: MEAN */
     feat_utf8_policy utf8_policy;     /* DEFAULT: ERROR */
+    feat_tristate chinese_chars;      /* DEFAULT: ON (BERT's handle_chinese_chars). No public
+                                         setter: the text extractor takes it from the model's
+                                         side-car (text.handle_chinese_chars) */
 };
 
 /* Deep copy of @p src (NULL: a default-initialised object) into a new object in *out.

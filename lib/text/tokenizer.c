@@ -778,7 +778,7 @@ feat_status feat_tokenizer_load(feat_tokenizer *tok, const char *vocab_path, con
     c->lowercase = tok->opts->lowercase != FEAT_TRISTATE_OFF;
     c->strip_accents = tok->opts->strip_accents == FEAT_TRISTATE_DEFAULT ? c->lowercase
                                                                          : tok->opts->strip_accents == FEAT_TRISTATE_ON;
-    c->handle_cjk = 1;
+    c->handle_cjk = tok->opts->chinese_chars != FEAT_TRISTATE_OFF;
     c->max_length = tok->opts->max_length ? tok->opts->max_length : FEAT_TEXT_DEFAULT_MAX_LENGTH;
     c->truncation = tok->opts->truncation ? tok->opts->truncation : FEAT_TRUNCATE_LONGEST_FIRST;
     c->utf8_policy = tok->opts->utf8_policy == FEAT_UTF8_REPLACE ? FEAT_UTF8_REPLACE : FEAT_UTF8_ERROR;

@@ -178,3 +178,27 @@ def test_truncated_and_missing_model(models, tmp_path):
     assert "FEAT_E_MODEL" in r.stdout
     r = run_error(tmp_path / "missing.pt", "layer4", tmp_path)
     assert "FEAT_E_NOT_FOUND" in r.stdout and "does not exist" in r.stdout
+
+
+class _NineDims(torch.nn.Module):
+    def forward(self, x):
+        return x.reshape(1, 1, 1, 1, 1, 1, x.shape[0], 3, -1)
+
+
+class _DeepOutput(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.deep = _NineDims()
+
+    def forward(self, x):
+        return self.deep(x).sum()
+
+
+def test_tap_with_more_than_eight_dims_is_refused(tmp_path):
+    """Shapes cross the shim with at most 8 dimensions; a larger tap output is refused by name
+    instead of being pooled with a cut-off shape."""
+    model = tmp_path / "nine.pt"
+    torch.jit.script(_DeepOutput()).save(str(model))
+    r = run_error(model, "deep:flatten", tmp_path)
+    assert r.stdout.startswith("error: FEAT_E_UNSUPPORTED"), r.stdout
+    assert "9 dimensions; at most 8" in r.stdout, r.stdout
