@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Formats the C and C++ sources with clang-format and the repository's .clang-format.
 #   tools/format.sh            rewrite every file that differs
 #   tools/format.sh --check    list the files that differ; exit 1 if any (nothing is written)
