@@ -9,6 +9,9 @@ NINJA   := ninja -C $(BUILD) -j2
 .PHONY: all setup build test test-sanitize fuzz fuzz-smoke demo bench clean
 
 SAN     := build-sanitize
+# tools/fuzz.sh builds the fuzz targets in build-fuzz; `make test-torch2` builds in build-torch2.
+FUZZ_BUILD   := build-fuzz
+TORCH2_BUILD := build-torch2
 
 all: build
 
@@ -56,13 +59,13 @@ demo: build
 bench: build
 	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) $(PY) bench/run_bench.py
 
+# Every build folder the targets above make (the venvs stay: setup is slow to redo).
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN) $(FUZZ_BUILD) $(TORCH2_BUILD)
 
 # Opt-in (not part of `make test`): the model tests against a pip libtorch 2.x, linked CPU-only
 # (docs/backends.md). TORCH2_VERSION picks the wheel; the venv and build dir are reused.
 TORCH2_VERSION ?= 2.15.0
-TORCH2_BUILD   := build-torch2
 .PHONY: test-torch2
 test-torch2: setup
 	tdir=$$(bash tools/torch2_venv.sh $(TORCH2_VERSION) .venv-torch2) && \

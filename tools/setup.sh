@@ -11,7 +11,7 @@ cd "$root"
 apt_packages=(
   build-essential pkg-config meson ninja-build
   libtorch-dev libopenblas0-pthread
-  libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libutf8proc-dev
+  libjpeg62-turbo-dev libpng-dev zlib1g-dev libutf8proc-dev
   python3 python3-venv python3-pip python3-torch python3-torchvision python3-pil python3-numpy
   mate-backgrounds python3-skimage fortunes fortunes-de
   clang libclang-rt-14-dev valgrind
