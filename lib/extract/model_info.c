@@ -2,6 +2,7 @@
 
 #include "core/json.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,6 +45,31 @@ static feat_status get_u32(const feat_json *obj, const char *key, uint32_t *dst,
     if (v->type != FEAT_JSON_NUMBER || v->num < 0 || v->num > 1000000 || v->num != (double)(uint32_t)v->num)
         return feat_error_set(err, FEAT_E_MODEL, "%s: field %s must be an integer in 0..1000000", path, key);
     *dst = (uint32_t)v->num;
+    return FEAT_OK;
+}
+
+/* image.mean / image.std: an array of exactly 3 finite numbers (std also above 0). */
+static feat_status get_float3(const feat_json *obj, const char *key, int positive, float dst[3], int *has,
+                              const char *path, feat_error *err)
+{
+    const feat_json *v = feat_json_get(obj, key);
+    if (!v || v->type == FEAT_JSON_NULL)
+        return FEAT_OK;
+    const char *need = positive ? "3 finite numbers above 0" : "3 finite numbers";
+    if (v->type != FEAT_JSON_ARRAY)
+        return feat_error_set(err, FEAT_E_MODEL, "%s: field image.%s must be an array of %s", path, key, need);
+    int n = 0;
+    for (const feat_json *e = v->child; e; e = e->next, n++) {
+        /* float range too: a finite double can still overflow to inf as a float */
+        int ok = e->type == FEAT_JSON_NUMBER && isfinite((float)e->num) && (!positive || (float)e->num > 0.0f);
+        if (n >= 3 || !ok)
+            return feat_error_set(err, FEAT_E_MODEL, "%s: field image.%s must be an array of %s", path, key, need);
+        dst[n] = (float)e->num;
+    }
+    if (n != 3)
+        return feat_error_set(err, FEAT_E_MODEL, "%s: field image.%s must be an array of %s (has %d)", path, key, need,
+                              n);
+    *has = 1;
     return FEAT_OK;
 }
 
@@ -99,6 +125,8 @@ feat_status feat_model_info_read(const char *model_path, feat_model_info *out, f
         (st = copy_str(root, NULL, "default_taps", out->default_taps, sizeof out->default_taps, sp, err)) ||
         (st = copy_str(root, "image", "preset", preset, sizeof preset, sp, err)) ||
         (st = get_u32(image, "resize", &out->resize, sp, err)) || (st = get_u32(image, "crop", &out->crop, sp, err)) ||
+        (st = get_float3(image, "mean", 0, out->mean, &out->has_mean, sp, err)) ||
+        (st = get_float3(image, "std", 1, out->std, &out->has_std, sp, err)) ||
         (st = copy_str(root, "text", "vocab", vocab, sizeof vocab, sp, err)) ||
         (st = get_tristate(text, "lowercase", &out->lowercase, sp, err)) ||
         (st = get_tristate(text, "strip_accents", &out->strip_accents, sp, err)) ||

@@ -17,6 +17,8 @@ typedef struct feat_model_info {
     char default_taps[1024];
     feat_image_preset preset;   /* FEAT_PRESET_DEFAULT when not given */
     uint32_t resize, crop;      /* 0 when not given */
+    int has_mean, has_std;      /* image.mean / image.std given */
+    float mean[3], std[3];      /* model channel order, the preset's scale; valid when has_* */
     char vocab_path[PATH_MAX];  /* resolved against the side-car's folder; "" when none */
     feat_tristate lowercase, strip_accents, chinese_chars; /* text.handle_chinese_chars */
     uint32_t max_length;        /* 0 when not given */
@@ -26,7 +28,8 @@ typedef struct feat_model_info {
 #define FEAT_MODEL_SIDECAR_VERSION 1
 
 /* Reads MODEL.json for MODEL.pt (or MODEL.pt.json). A missing side-car is not an error
- * (has_sidecar = 0); a malformed one is, and so is a format_version other than
+ * (has_sidecar = 0); a malformed one is (image.mean / image.std: 3 finite numbers, std above
+ * 0), and so is a format_version other than
  * FEAT_MODEL_SIDECAR_VERSION (FEAT_E_MODEL naming the field; a side-car without the field is
  * read as version 1, the first). */
 feat_status feat_model_info_read(const char *model_path, feat_model_info *out, feat_error *err);

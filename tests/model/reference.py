@@ -76,6 +76,10 @@ def load_eager(model_pt_path):
         import torchvision.models as tvm
 
         model = getattr(tvm, family)(weights=None)
+    elif family == "efficientnet_lite0":
+        from efficientnet_lite_pytorch import EfficientNet
+
+        model = EfficientNet.from_name("efficientnet-lite0")
     elif family == "bert":
         from transformers import BertConfig, BertModel
 
@@ -355,14 +359,14 @@ def _open_rgb(path, exif_transpose=False):
         return im.convert("RGB")
 
 
-def preprocess_torchvision(path, resize=256, crop=224, exif_transpose=False):
+def preprocess_torchvision(path, resize=256, crop=224, exif_transpose=False, mean=IMAGENET_MEAN,
+                           std=IMAGENET_STD):
     """torchvision ImageNet eval preprocessing: Resize(resize) (shorter side, bilinear,
-    PIL = antialiased), CenterCrop(crop), ToTensor(), Normalize(ImageNet mean/std).
-    -> float32 [3, crop, crop]."""
+    PIL = antialiased), CenterCrop(crop), ToTensor(), Normalize(mean, std) (default ImageNet's;
+    EfficientNet-Lite was trained with 127/255, 128/255). -> float32 [3, crop, crop]."""
     import torchvision.transforms as T
 
-    tf = T.Compose([T.Resize(resize), T.CenterCrop(crop), T.ToTensor(),
-                    T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    tf = T.Compose([T.Resize(resize), T.CenterCrop(crop), T.ToTensor(), T.Normalize(mean, std)])
     return tf(_open_rgb(path, exif_transpose)).numpy().astype(np.float32)
 
 

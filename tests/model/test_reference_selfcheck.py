@@ -166,6 +166,28 @@ def test_pretrained_required_without_random_init(tmp, monkeypatch):
     assert torch.equal(sd["fc.weight"], ref.fc.weight)
 
 
+def test_load_eager_efficientnet_reproduces_jit(tmp):
+    """load_eager rebuilds the traced EfficientNet-Lite0 (seeded random weights here) exactly,
+    and the same seed gives the same weights."""
+    a, b = tmp / "eff_a.pt", tmp / "eff_b.pt"
+    export("efficientnet_lite0", "--random-init", "--seed", "5", "-o", a)
+    export("efficientnet_lite0", "--random-init", "--seed", "5", "-o", b)
+    jm = torch.jit.load(str(a))
+    sa, sb = jm.state_dict(), torch.jit.load(str(b)).state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    em = R.load_eager(a)
+    assert float(em._bn1.running_var.std()) > 0.05  # BN statistics randomised too
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        ja, ea = jm(x), em(x)
+    assert float((ja - ea).abs().max()) <= 1e-5 * max(1.0, float(ja.abs().max()))
+    taps = R.hook_taps(em, x, ["_bn1", "_swish@1", "_avg_pooling"])
+    np.testing.assert_allclose(R.pool(taps["_swish@1"], "gap"), taps["_avg_pooling"].reshape(2, -1),
+                               rtol=1e-5, atol=1e-6)
+    # the second call of the top-level ReLU6 is the head's, right after _bn1
+    np.testing.assert_array_equal(taps["_swish@1"], np.clip(taps["_bn1"], 0.0, 6.0))
+
+
 def test_load_eager_bert_reproduces_jit(tiny_bert):
     side = R.load_sidecar(tiny_bert)
     assert side["family"] == "bert" and side["input"] == "text"
@@ -239,6 +261,8 @@ def test_preprocess_torchvision(tmp):
     np.testing.assert_allclose(x[:, 111, 50], want, atol=1e-6)
     p2 = tmp / "grad.png"
     Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (300, 1))).convert("RGB").save(p2)
+    lite = R.preprocess_torchvision(p, mean=(127 / 255,) * 3, std=(128 / 255,) * 3)
+    np.testing.assert_allclose(lite[:, 111, 50], (np.array([200, 100, 50]) - 127) / 128, atol=1e-6)
     y = R.preprocess_torchvision(p2, resize=232, crop=200)
     assert y.shape == (3, 200, 200)
     assert np.all(np.diff(y[0, 0]) >= 0)  # horizontal gradient survives, left to right
