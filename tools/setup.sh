@@ -15,6 +15,7 @@ apt_packages=(
   python3 python3-venv python3-pip python3-torch python3-torchvision python3-pil python3-numpy
   mate-backgrounds python3-skimage fortunes fortunes-de
   clang libclang-rt-14-dev valgrind
+  liblinear-dev
 )
 
 missing=()

@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: MIT */
+/* Folds, scaling, the greedy selection and the cross-validated LIBLINEAR fits of a probe. */
+#include "probe/probe.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linear.h>
+
+/* A fused set must beat the current one by more than rounding: means of the same fold
+ * accuracies summed in another order may differ in the last bit. */
+#define IMPROVE_EPS 1e-9
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) without modulo bias. */
+static size_t below(uint64_t *s, size_t n)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;
+    do
+        v = splitmix64(s);
+    while (v >= limit);
+    return (size_t)(v % n);
+}
+
+static feat_status check_fold_input(const int32_t *labels, size_t n, size_t n_classes, uint32_t k, size_t *count,
+                                    feat_error *err)
+{
+    if (k < 2 || k > FEAT_PROBE_FOLDS_MAX)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "folds: %u folds, expected 2..%d", k, FEAT_PROBE_FOLDS_MAX);
+    for (size_t r = 0; r < n; r++) {
+        if (labels[r] < -1 || labels[r] >= (int64_t)n_classes)
+            return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "folds: row %zu has class %d, expected -1..%zu", r,
+                                  labels[r], n_classes - 1);
+        if (labels[r] >= 0)
+            count[labels[r]]++;
+    }
+    for (size_t c = 0; c < n_classes; c++)
+        if (count[c] && count[c] < k)
+            return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
+                                  "folds: class %zu has %zu rows, fewer than the %u folds", c, count[c], k);
+    return FEAT_OK;
+}
+
+feat_status feat_probe_folds(const int32_t *labels, size_t n, size_t n_classes, uint32_t k, uint64_t seed,
+                             int32_t *fold, feat_error *err)
+{
+    if ((!labels || !fold) && n)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "folds: labels or fold is NULL");
+    size_t *count = calloc(n_classes + 1, sizeof *count), *order = malloc((n ? n : 1) * sizeof *order);
+    feat_status st = count && order ? check_fold_input(labels, n, n_classes, k, count, err)
+                                    : feat_error_set(err, FEAT_E_NOMEM, "folds: out of memory for %zu rows", n);
+    uint64_t rng = seed;
+    size_t dealt = 0;
+    for (size_t c = 0; st == FEAT_OK && c < n_classes; c++) {
+        size_t m = 0;
+        for (size_t r = 0; r < n; r++)
+            if (labels[r] == (int32_t)c)
+                order[m++] = r;
+        for (size_t i = m; i > 1; i--) {
+            size_t j = below(&rng, i), t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        /* Dealing continues across classes, so fold sizes stay within one of each other. */
+        for (size_t i = 0; i < m; i++)
+            fold[order[i]] = (int32_t)(dealt++ % k);
+    }
+    for (size_t r = 0; st == FEAT_OK && r < n; r++)
+        if (labels[r] < 0)
+            fold[r] = -1;
+    free(count);
+    free(order);
+    return st;
+}
+
+void feat_probe_scaler_fit(const float *x, size_t stride, const size_t *rows, size_t n_rows, const size_t *cols,
+                           size_t n_cols, double *mean, double *scale)
+{
+    for (size_t j = 0; j < n_cols; j++)
+        mean[j] = scale[j] = 0.0;
+    for (size_t i = 0; i < n_rows; i++) {
+        const float *row = x + rows[i] * stride;
+        for (size_t j = 0; j < n_cols; j++)
+            mean[j] += row[cols[j]];
+    }
+    for (size_t j = 0; j < n_cols; j++)
+        mean[j] /= (double)n_rows;
+    for (size_t i = 0; i < n_rows; i++) {
+        const float *row = x + rows[i] * stride;
+        for (size_t j = 0; j < n_cols; j++) {
+            double d = row[cols[j]] - mean[j];
+            scale[j] += d * d;
+        }
+    }
+    double n = (double)n_rows;
+    for (size_t j = 0; j < n_cols; j++) {
+        double var = scale[j] / n;
+        /* scikit-learn's _is_constant_feature: a variance within the two-pass algorithm's
+         * error bound is zero, and its column is left unscaled. */
+        double bound = n * DBL_EPSILON * var + (n * mean[j] * DBL_EPSILON) * (n * mean[j] * DBL_EPSILON);
+        scale[j] = var <= bound ? 1.0 : sqrt(var);
+    }
+}
+
+/* The candidates of one greedy step: the current set plus b, kept sorted. */
+static void with_block(const size_t *cur, size_t n_cur, size_t b, size_t *out)
+{
+    size_t k = 0, i = 0;
+    for (; i < n_cur && cur[i] < b; i++)
+        out[k++] = cur[i];
+    out[k++] = b;
+    for (; i < n_cur; i++)
+        out[k++] = cur[i];
+}
+
+static int in_set(const size_t *set, size_t n, size_t b)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == b)
+            return 1;
+    return 0;
+}
+
+feat_status feat_probe_greedy(size_t n, size_t start, double start_score, size_t max_size, feat_probe_score_fn score,
+                              feat_probe_visit_fn visit, void *ctx, feat_error *err)
+{
+    if (start >= n || !score || !visit)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "greedy selection: start %zu of %zu blocks, or no callback",
+                              start, n);
+    if (max_size == 0 || max_size > n)
+        max_size = n;
+    size_t *cur = malloc(n * sizeof *cur), *cand = malloc(n * sizeof *cand);
+    double *scores = malloc(n * sizeof *scores);
+    feat_status st =
+        cur && cand && scores ? FEAT_OK : feat_error_set(err, FEAT_E_NOMEM, "greedy selection: out of memory");
+    size_t n_cur = 1;
+    double cur_score = start_score;
+    if (cur)
+        cur[0] = start;
+    while (st == FEAT_OK && n_cur < max_size) {
+        size_t best = n;
+        for (size_t b = 0; st == FEAT_OK && b < n; b++) {
+            if (in_set(cur, n_cur, b))
+                continue;
+            with_block(cur, n_cur, b, cand);
+            st = score(ctx, cand, n_cur + 1, &scores[b]);
+            if (st == FEAT_OK && (best == n || scores[b] > scores[best]))
+                best = b;
+        }
+        int improved = st == FEAT_OK && best < n && scores[best] > cur_score + IMPROVE_EPS;
+        for (size_t b = 0; st == FEAT_OK && b < n; b++) {
+            if (in_set(cur, n_cur, b))
+                continue;
+            with_block(cur, n_cur, b, cand);
+            st = visit(ctx, cand, n_cur + 1, scores[b], improved && b == best);
+        }
+        if (st != FEAT_OK || !improved)
+            break;
+        with_block(cur, n_cur, best, cand);
+        memcpy(cur, cand, ++n_cur * sizeof *cur);
+        cur_score = scores[best];
+    }
+    free(cur);
+    free(cand);
+    free(scores);
+    return st;
+}
+
+/* --- cross-validated fits ------------------------------------------------------------ */
+
+typedef struct probe_ctx {
+    const float *x;
+    size_t cols;
+    const int32_t *y;
+    const feat_probe_block *blocks;
+    const feat_probe_config *cfg;
+    feat_probe_report *rep;
+    size_t *used; /* row indices of the rows in folds */
+    size_t n_used, visited;
+    feat_error *err;
+} probe_ctx;
+
+/* Per-set scratch: the columns, the standardised rows as LIBLINEAR nodes, the fold split. */
+typedef struct fit_buf {
+    size_t *col, n_col;
+    double *mean, *scale, *yv;
+    struct feature_node *nodes;
+    struct feature_node **xp;
+    size_t *train, *test;
+} fit_buf;
+
+static void fit_buf_free(fit_buf *b)
+{
+    free(b->col);
+    free(b->mean);
+    free(b->scale);
+    free(b->yv);
+    free(b->nodes);
+    free(b->xp);
+    free(b->train);
+    free(b->test);
+}
+
+static feat_status fit_buf_alloc(const probe_ctx *c, const size_t *set, size_t n_set, fit_buf *b)
+{
+    memset(b, 0, sizeof *b);
+    for (size_t i = 0; i < n_set; i++)
+        b->n_col += c->blocks[set[i]].count;
+    size_t stride = b->n_col + 2, n = c->n_used;
+    if (b->n_col >= (size_t)INT_MAX - 2 || (n && stride > SIZE_MAX / sizeof *b->nodes / n))
+        return feat_error_set(c->err, FEAT_E_LIMIT, "probe: %zu rows x %zu columns is too large", n, b->n_col);
+    b->col = malloc(b->n_col * sizeof *b->col);
+    b->mean = malloc(b->n_col * sizeof *b->mean);
+    b->scale = malloc(b->n_col * sizeof *b->scale);
+    b->nodes = malloc(n * stride * sizeof *b->nodes);
+    b->xp = malloc(n * sizeof *b->xp);
+    b->yv = malloc(n * sizeof *b->yv);
+    b->train = malloc(n * sizeof *b->train);
+    b->test = malloc(n * sizeof *b->test);
+    if (!b->col || !b->mean || !b->scale || !b->nodes || !b->xp || !b->yv || !b->train || !b->test) {
+        fit_buf_free(b);
+        return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for %zu rows x %zu columns", n, b->n_col);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n_set; i++)
+        for (size_t j = 0; j < c->blocks[set[i]].count; j++)
+            b->col[k++] = c->blocks[set[i]].first + j;
+    return FEAT_OK;
+}
+
+/* Standardises row r with the fold's scaler into LIBLINEAR nodes, with the bias feature
+ * (value 1, scikit-learn's intercept_scaling) last. */
+static struct feature_node *fill_row(const probe_ctx *c, fit_buf *b, size_t slot, size_t r)
+{
+    struct feature_node *nd = b->nodes + slot * (b->n_col + 2);
+    const float *row = c->x + r * c->cols;
+    for (size_t j = 0; j < b->n_col; j++) {
+        nd[j].index = (int)j + 1;
+        nd[j].value = (row[b->col[j]] - b->mean[j]) / b->scale[j];
+    }
+    nd[b->n_col].index = (int)b->n_col + 1;
+    nd[b->n_col].value = 1.0;
+    nd[b->n_col + 1].index = -1;
+    return nd;
+}
+
+static void quiet(const char *s) { (void)s; }
+
+/* Fits on every fold but f, predicts fold f; returns the fold's accuracy in *acc. */
+static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_probe_eval *ev, double *acc)
+{
+    size_t n_train = 0, n_test = 0, correct = 0;
+    for (size_t i = 0; i < c->n_used; i++) {
+        size_t r = c->used[i];
+        if (c->rep->fold[r] == f)
+            b->test[n_test++] = r;
+        else
+            b->train[n_train++] = r;
+    }
+    feat_probe_scaler_fit(c->x, c->cols, b->train, n_train, b->col, b->n_col, b->mean, b->scale);
+    for (size_t i = 0; i < n_train; i++) {
+        b->xp[i] = fill_row(c, b, i, b->train[i]);
+        b->yv[i] = c->y[b->train[i]];
+    }
+    struct problem prob = {.l = (int)n_train, .n = (int)b->n_col + 1, .y = b->yv, .x = b->xp, .bias = 1.0};
+    struct parameter par = {.solver_type = L2R_LR, .eps = 1e-4, .C = 1.0, .p = 0.1};
+    const char *bad = check_parameter(&prob, &par);
+    if (bad)
+        return feat_error_set(c->err, FEAT_E_INTERNAL, "probe: liblinear refused its parameters: %s", bad);
+    set_print_string_function(quiet);
+    struct model *m = train(&prob, &par);
+    if (!m)
+        return feat_error_set(c->err, FEAT_E_NOMEM, "probe: liblinear could not train fold %d", f);
+    for (size_t i = 0; i < n_test; i++) {
+        int32_t p = (int32_t)predict(m, fill_row(c, b, i, b->test[i]));
+        ev->pred[b->test[i]] = p;
+        correct += p == c->y[b->test[i]];
+    }
+    free_and_destroy_model(&m);
+    *acc = (double)correct / (double)n_test;
+    return FEAT_OK;
+}
+
+static feat_status eval_set(probe_ctx *c, const size_t *set, size_t n_set, feat_probe_eval *ev)
+{
+    uint32_t k = c->rep->folds;
+    memset(ev, 0, sizeof *ev);
+    ev->blocks = malloc(n_set * sizeof *ev->blocks);
+    ev->fold_acc = malloc(k * sizeof *ev->fold_acc);
+    ev->pred = malloc((c->rep->rows ? c->rep->rows : 1) * sizeof *ev->pred);
+    if (!ev->blocks || !ev->fold_acc || !ev->pred)
+        return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for a result");
+    memcpy(ev->blocks, set, n_set * sizeof *set);
+    ev->n_blocks = n_set;
+    for (size_t r = 0; r < c->rep->rows; r++)
+        ev->pred[r] = -1;
+    fit_buf b;
+    feat_status st = fit_buf_alloc(c, set, n_set, &b);
+    if (st != FEAT_OK)
+        return st;
+    ev->cols = b.n_col;
+    double sum = 0.0, sq = 0.0;
+    for (uint32_t f = 0; st == FEAT_OK && f < k; f++) {
+        st = run_fold(c, &b, (int32_t)f, ev, &ev->fold_acc[f]);
+        sum += ev->fold_acc[f];
+    }
+    fit_buf_free(&b);
+    ev->mean = sum / k;
+    for (uint32_t f = 0; st == FEAT_OK && f < k; f++)
+        sq += (ev->fold_acc[f] - ev->mean) * (ev->fold_acc[f] - ev->mean);
+    ev->std = sqrt(sq / k);
+    return st;
+}
+
+static void eval_free(feat_probe_eval *ev)
+{
+    free(ev->blocks);
+    free(ev->fold_acc);
+    free(ev->pred);
+}
+
+static void progress(const probe_ctx *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void progress(const probe_ctx *c, const char *fmt, ...)
+{
+    if (!c->cfg->progress)
+        return;
+    char msg[FEAT_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->cfg->progress(c->cfg->progress_ctx, msg);
+}
+
+static feat_status score_fused(void *vctx, const size_t *set, size_t n_set, double *score)
+{
+    probe_ctx *c = vctx;
+    feat_probe_report *rep = c->rep;
+    feat_probe_eval *grown = realloc(rep->fused, (rep->n_fused + 1) * sizeof *grown);
+    if (!grown)
+        return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for fused results");
+    rep->fused = grown;
+    feat_status st = eval_set(c, set, n_set, &rep->fused[rep->n_fused]);
+    rep->n_fused++; /* counted even on failure, so report_free releases it */
+    if (st == FEAT_OK) {
+        *score = rep->fused[rep->n_fused - 1].mean;
+        progress(c, "fused set %zu (%zu taps, %zu columns): accuracy %.4f", rep->n_fused, n_set,
+                 rep->fused[rep->n_fused - 1].cols, *score);
+    }
+    return st;
+}
+
+/* The greedy selection reports scored sets in the order it scored them. */
+static feat_status visit_fused(void *vctx, const size_t *set, size_t n_set, double score, int accepted)
+{
+    probe_ctx *c = vctx;
+    (void)set, (void)n_set, (void)score;
+    c->rep->fused[c->visited++].accepted = accepted;
+    return FEAT_OK;
+}
+
+/* Rows in folds: finite in every candidate column. lab gets the label of those and -1 for the rest. */
+static feat_status select_rows(probe_ctx *c, size_t n_blocks, int32_t *lab)
+{
+    feat_probe_report *rep = c->rep;
+    for (size_t r = 0; r < rep->rows; r++) {
+        const float *row = c->x + r * c->cols;
+        int ok = 1;
+        for (size_t bi = 0; bi < n_blocks && ok; bi++)
+            for (size_t j = c->blocks[bi].first; j < c->blocks[bi].first + c->blocks[bi].count && ok; j++)
+                ok = isfinite(row[j]);
+        lab[r] = ok ? c->y[r] : -1;
+        if (ok) {
+            c->used[c->n_used++] = r;
+            rep->class_rows[c->y[r]]++;
+        }
+    }
+    rep->n_used = c->n_used;
+    rep->n_excluded = rep->rows - c->n_used;
+    return FEAT_OK;
+}
+
+/* What the folds need, said with the class names and the excluded rows. */
+static feat_status check_classes(const probe_ctx *c, const feat_probe_labels *labels)
+{
+    const feat_probe_report *rep = c->rep;
+    size_t present = 0, first = 0;
+    if (rep->n_used < rep->folds)
+        return feat_error_set(c->err, FEAT_E_INVALID_ARGUMENT,
+                              "probe: %zu usable rows (%zu excluded as failed), fewer than the %u folds", rep->n_used,
+                              rep->n_excluded, rep->folds);
+    for (size_t k = 0; k < labels->n_classes; k++) {
+        if (!rep->class_rows[k])
+            continue;
+        if (!present++)
+            first = k;
+        if (rep->class_rows[k] < rep->folds)
+            return feat_error_set(c->err, FEAT_E_INVALID_ARGUMENT,
+                                  "probe: class '%s' has %zu usable rows, fewer than the %u folds (use fewer folds or "
+                                  "more data)",
+                                  labels->names[k], rep->class_rows[k], rep->folds);
+    }
+    if (present < 2)
+        return feat_error_set(c->err, FEAT_E_INVALID_ARGUMENT,
+                              "probe: every usable row has the class '%s'; a probe needs at least two classes",
+                              labels->names[first]);
+    return FEAT_OK;
+}
+
+static feat_status check_blocks(size_t cols, const feat_probe_block *blocks, size_t n_blocks, feat_error *err)
+{
+    if (n_blocks == 0 || n_blocks > FEAT_PROBE_BLOCKS_MAX)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe: %zu taps, expected 1..%d", n_blocks,
+                              FEAT_PROBE_BLOCKS_MAX);
+    for (size_t i = 0; i < n_blocks; i++) {
+        const feat_probe_block *b = &blocks[i];
+        if (!b->name[0] || memchr(b->name, '\0', sizeof b->name) == NULL)
+            return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe: tap %zu has no name", i);
+        if (b->count == 0 || b->first > cols || b->count > cols - b->first)
+            return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
+                                  "probe: tap '%s' has columns [%zu, %zu + %zu), outside the %zu columns", b->name,
+                                  b->first, b->first, b->count, cols);
+    }
+    return FEAT_OK;
+}
+
+static feat_status check_input(const float *x, size_t rows, size_t cols, const feat_probe_labels *labels,
+                               const feat_probe_block *blocks, size_t n_blocks, const feat_probe_config *cfg,
+                               feat_error *err)
+{
+    if (!x || !labels || !blocks || !cfg || (!labels->index && rows))
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe: features, labels, taps or config is NULL");
+    if (labels->n_rows != rows)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe: %zu labels for %zu rows", labels->n_rows, rows);
+    if (rows > FEAT_PROBE_ROWS_MAX || (rows && cols > SIZE_MAX / rows))
+        return feat_error_set(err, FEAT_E_LIMIT, "probe: %zu rows, more than the limit %d", rows, FEAT_PROBE_ROWS_MAX);
+    uint32_t k = cfg->folds ? cfg->folds : FEAT_PROBE_DEFAULT_FOLDS;
+    if (k < 2 || k > FEAT_PROBE_FOLDS_MAX)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe: %u folds, expected 2..%d", k, FEAT_PROBE_FOLDS_MAX);
+    for (size_t r = 0; r < rows; r++)
+        if (labels->index[r] < 0 || (size_t)labels->index[r] >= labels->n_classes)
+            return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe: row %zu has no class", r);
+    return check_blocks(cols, blocks, n_blocks, err);
+}
+
+/* Every block alone; the best is the first of the highest mean accuracy (the shallowest). */
+static feat_status eval_taps(probe_ctx *c, size_t n_blocks)
+{
+    feat_probe_report *rep = c->rep;
+    for (size_t i = 0; i < n_blocks; i++) {
+        feat_status st = eval_set(c, &i, 1, &rep->taps[i]);
+        rep->n_taps = i + 1;
+        if (st != FEAT_OK)
+            return st;
+        progress(c, "tap %zu/%zu %s (%zu columns): accuracy %.4f", i + 1, n_blocks, c->blocks[i].name,
+                 rep->taps[i].cols, rep->taps[i].mean);
+        if (!rep->best_tap || rep->taps[i].mean > rep->best_tap->mean)
+            rep->best_tap = &rep->taps[i];
+    }
+    return FEAT_OK;
+}
+
+static feat_status run_probe(probe_ctx *c, const feat_probe_labels *labels, size_t n_blocks)
+{
+    feat_probe_report *rep = c->rep;
+    int32_t *lab = malloc((rep->rows ? rep->rows : 1) * sizeof *lab);
+    c->used = malloc((rep->rows ? rep->rows : 1) * sizeof *c->used);
+    rep->fold = malloc((rep->rows ? rep->rows : 1) * sizeof *rep->fold);
+    rep->class_rows = calloc(labels->n_classes ? labels->n_classes : 1, sizeof *rep->class_rows);
+    rep->taps = calloc(n_blocks, sizeof *rep->taps);
+    feat_status st = lab && c->used && rep->fold && rep->class_rows && rep->taps
+                         ? select_rows(c, n_blocks, lab)
+                         : feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for %zu rows", rep->rows);
+    if (st == FEAT_OK)
+        st = check_classes(c, labels);
+    if (st == FEAT_OK)
+        st = feat_probe_folds(lab, rep->rows, labels->n_classes, rep->folds, rep->seed, rep->fold, c->err);
+    free(lab);
+    if (st == FEAT_OK)
+        st = eval_taps(c, n_blocks);
+    size_t start = rep->best_tap ? (size_t)(rep->best_tap - rep->taps) : 0;
+    if (st == FEAT_OK && n_blocks > 1 && c->cfg->max_fused != 1)
+        st = feat_probe_greedy(n_blocks, start, rep->best_tap->mean, c->cfg->max_fused, score_fused, visit_fused, c,
+                               c->err);
+    rep->winner = rep->best_tap;
+    for (size_t i = 0; i < rep->n_fused; i++)
+        if (rep->fused[i].accepted)
+            rep->winner = &rep->fused[i];
+    free(c->used);
+    return st;
+}
+
+feat_status feat_probe_run(const float *x, size_t rows, size_t cols, const feat_probe_labels *labels,
+                           const feat_probe_block *blocks, size_t n_blocks, const feat_probe_config *cfg,
+                           feat_probe_report *out, feat_error *err)
+{
+    if (!out)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe: out is NULL");
+    memset(out, 0, sizeof *out);
+    feat_status st = check_input(x, rows, cols, labels, blocks, n_blocks, cfg, err);
+    if (st != FEAT_OK)
+        return st;
+    out->rows = rows;
+    out->n_classes = labels->n_classes;
+    out->folds = cfg->folds ? cfg->folds : FEAT_PROBE_DEFAULT_FOLDS;
+    out->seed = cfg->seed;
+    probe_ctx c = {.x = x, .cols = cols, .y = labels->index, .blocks = blocks, .cfg = cfg, .rep = out, .err = err};
+    st = run_probe(&c, labels, n_blocks);
+    if (st == FEAT_OK && c.visited != out->n_fused)
+        st =
+            feat_error_set(err, FEAT_E_INTERNAL, "probe: %zu fused sets scored, %zu reported", out->n_fused, c.visited);
+    if (st != FEAT_OK)
+        feat_probe_report_free(out);
+    return st;
+}
+
+void feat_probe_report_free(feat_probe_report *report)
+{
+    if (!report)
+        return;
+    for (size_t i = 0; i < report->n_taps; i++)
+        eval_free(&report->taps[i]);
+    for (size_t i = 0; i < report->n_fused; i++)
+        eval_free(&report->fused[i]);
+    free(report->taps);
+    free(report->fused);
+    free(report->fold);
+    free(report->class_rows);
+    memset(report, 0, sizeof *report);
+}
+
+feat_status feat_probe_eval_spec(const feat_probe_eval *ev, const feat_probe_block *blocks, char *buf, size_t cap,
+                                 feat_error *err)
+{
+    if (!ev || !blocks || !buf || cap == 0)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "probe spec: NULL argument");
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < ev->n_blocks; i++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", i ? "," : "", blocks[ev->blocks[i]].name);
+        if (w < 0 || (size_t)w >= cap - len)
+            return feat_error_set(err, FEAT_E_BUFFER_TOO_SMALL, "probe spec: over %zu bytes", cap - 1);
+        len += (size_t)w;
+    }
+    return FEAT_OK;
+}
