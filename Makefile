@@ -6,9 +6,10 @@ BUILD   := build
 MODELS  := models
 NINJA   := ninja -C $(BUILD) -j2
 
-.PHONY: all setup build test test-sanitize fuzz fuzz-smoke demo bench clean
+.PHONY: all setup build test test-sanitize test-tsan fuzz fuzz-smoke demo bench clean
 
 SAN     := build-sanitize
+TSAN    := build-tsan
 # tools/fuzz.sh builds the fuzz targets in build-fuzz; `make test-torch2` builds in build-torch2.
 FUZZ_BUILD   := build-fuzz
 TORCH2_BUILD := build-torch2
@@ -24,10 +25,10 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	$(NINJA)
 
-# The whole suite: the pure-C parts under ASan+UBSan, short fuzz runs, the C unit and ABI
-# tests, the Python-driven parity tests (pytest) against PyTorch, Pillow and Hugging Face
-# tokenizers, then the Python, Go and Rust bindings.
-test: build test-sanitize fuzz-smoke
+# The whole suite: the pure-C parts under ASan+UBSan, the extractors' threads under TSan, short
+# fuzz runs, the C unit and ABI tests, the Python-driven parity tests (pytest) against PyTorch,
+# Pillow and Hugging Face tokenizers, then the Python, Go and Rust bindings.
+test: build test-sanitize test-tsan fuzz-smoke
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) $(PY) -m pytest -q tests
 	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) bash bindings/test.sh
@@ -41,6 +42,18 @@ test-sanitize: setup $(SAN)/build.ninja
 	ninja -C $(SAN) -j2
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  meson test -C $(SAN) --suite unit --print-errorlogs --num-processes 2
+
+TSAN_TESTS := tests/unit/extract/test_extract_image tests/unit/extract/test_extract_text
+
+$(TSAN)/build.ninja:
+	meson setup $(TSAN) -Dtorch=disabled -Db_sanitize=thread -Dbuildtype=debugoptimized
+
+# The extractors' threads (decode workers, batches side by side, cancellation, clones) under
+# ThreadSanitizer, on the test backend (docs/testing.md). Only those tests are built: seconds.
+test-tsan: setup $(TSAN)/build.ninja
+	ninja -C $(TSAN) -j2 $(TSAN_TESTS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  meson test -C $(TSAN) --suite extract --no-rebuild --print-errorlogs --num-processes 2
 
 # Every libFuzzer target for FUZZ_SECONDS each (issue-sized runs: FUZZ_SECONDS=600).
 FUZZ_SECONDS ?= 60
@@ -61,7 +74,7 @@ bench: build
 
 # Every build folder the targets above make (the venvs stay: setup is slow to redo).
 clean:
-	rm -rf $(BUILD) $(SAN) $(FUZZ_BUILD) $(TORCH2_BUILD)
+	rm -rf $(BUILD) $(SAN) $(TSAN) $(FUZZ_BUILD) $(TORCH2_BUILD)
 
 # Opt-in (not part of `make test`): the model tests against a pip libtorch 2.x, linked CPU-only
 # (docs/backends.md). TORCH2_VERSION picks the wheel; the venv and build dir are reused.
