@@ -1,7 +1,8 @@
 /* The image extractor: decode + preprocess (lib/image) -> batched forward with taps (shim)
- * -> pooling and fusion (lib/taps) -> one row per item in a feat_result. */
+ * -> pooling and fusion (lib/taps) -> one row per item in a feat_result. The parts every
+ * extractor has are in extract/extractor.h. */
 #include "core/result.h"
-#include "extract/tapped.h"
+#include "extract/extractor.h"
 #include "extract/workers.h"
 #include "feat/image.h"
 #include "image/image_internal.h"
@@ -9,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,19 +22,16 @@ typedef struct batch {
 } batch;
 
 struct feat_image_extractor {
-    feat_error err;
-    feat_image_options *opts; /* private copy */
+    feat_extractor_core core; /* first: error slot, options (a feat_image_options), model, ... */
     feat_preprocess pp;
-    feat_tapped tapped;
-    int loaded;
-    uint32_t batch_size;
-    atomic_int cancel;
-    batch bufs[2];     /* two batches: decoding fills one while the model runs the other */
-    int pipelined;     /* decode on a worker thread, overlapped with inference */
-    float *scratch;    /* mean fusion */
-    size_t scratch_n;
-    feat_image_scratch *decode; /* decoder buffers, reused across images */
+    /* Kept across calls, grown to what a call needs: decoder buffers, one for each thread
+     * that decodes, and batch buffers, one for each batch that is decoded or run at once. */
+    feat_image_scratch **decoders;
+    size_t n_decoders;
+    batch *batches;
+    size_t n_batches;
 };
+_Static_assert(offsetof(struct feat_image_extractor, core) == 0, "FEAT_CORE needs the core first");
 
 /* Where item i comes from. */
 typedef struct image_source {
@@ -47,163 +46,133 @@ typedef struct image_source {
 
 static size_t input_floats(const feat_preprocess *pp) { return feat_preprocess_tensor_count(pp); }
 
-feat_status feat_image_extractor_new(feat_image_extractor **out)
+static feat_image_options *options(feat_image_extractor *ex) { return (feat_image_options *)ex->core.opts; }
+
+/* ---- the kind: what the skeleton calls ------------------------------------------------- */
+
+static feat_status configure(feat_extractor_core *c, const void *arg)
 {
-    if (!out)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "feat_image_extractor_new: out is NULL");
-    *out = calloc(1, sizeof **out);
-    if (!*out)
-        return feat_error_set_tls(FEAT_E_NOMEM, "out of memory allocating an image extractor");
-    atomic_init(&(*out)->cancel, 0);
-    feat_error_clear(feat_error_tls());
+    (void)arg;
+    feat_image_extractor *ex = (feat_image_extractor *)c;
+    feat_image_options *o = options(ex);
+    const feat_model_info *info = &c->tapped.info;
+    /* The side-car's crop size applies unless the caller chose one. */
+    if (!o->crop_w && !o->crop_h && info->crop)
+        o->crop_w = o->crop_h = info->crop;
+    return feat_preprocess_resolve(o, info->preset, info->resize, &ex->pp, &c->err);
+}
+
+static feat_status warm_run(feat_extractor_core *c, feat_shim_outputs **o)
+{
+    feat_image_extractor *ex = (feat_image_extractor *)c;
+    float *zeros = calloc(input_floats(&ex->pp), sizeof *zeros);
+    if (!zeros)
+        return feat_error_set(&c->err, FEAT_E_NOMEM, "out of memory");
+    feat_status st =
+        feat_shim_run_image(c->tapped.model, zeros, 1, 3, (int64_t)ex->pp.crop_h, (int64_t)ex->pp.crop_w, o, &c->err);
+    free(zeros);
+    return st;
+}
+
+static void share(const feat_extractor_core *src, feat_extractor_core *c)
+{
+    ((feat_image_extractor *)c)->pp = ((const feat_image_extractor *)src)->pp;
+}
+
+/* Grows the kept buffers to at least `decoders` decoder buffers and `batches` batches. */
+static feat_status reserve(feat_image_extractor *ex, size_t decoders, size_t batches)
+{
+    size_t bs = ex->core.batch_size, per = input_floats(&ex->pp);
+    feat_image_scratch **d = decoders > ex->n_decoders ? realloc(ex->decoders, decoders * sizeof *d) : ex->decoders;
+    batch *b = batches > ex->n_batches ? realloc(ex->batches, batches * sizeof *b) : ex->batches;
+    ex->decoders = d ? d : ex->decoders;
+    ex->batches = b ? b : ex->batches;
+    for (; d && ex->n_decoders < decoders; ex->n_decoders++)
+        if (!(d[ex->n_decoders] = feat_image_scratch_new()))
+            break;
+    for (; b && ex->n_batches < batches; ex->n_batches++) {
+        batch next = {malloc(bs * per * sizeof(float)), malloc(bs * sizeof(size_t)), 0};
+        if (!next.x || !next.items) {
+            free(next.x);
+            free(next.items);
+            break;
+        }
+        b[ex->n_batches] = next;
+    }
+    if (ex->n_decoders < decoders || ex->n_batches < batches)
+        return feat_error_set(&ex->core.err, FEAT_E_NOMEM, "out of memory allocating a batch of %u images",
+                              (unsigned)bs);
     return FEAT_OK;
 }
 
-void feat_image_extractor_free(feat_image_extractor *ex)
+static feat_status prepare(feat_extractor_core *c)
 {
-    if (!ex)
-        return;
-    feat_tapped_release(&ex->tapped);
-    feat_image_options_free(ex->opts);
-    feat_image_scratch_free(ex->decode);
-    for (int k = 0; k < 2; k++) {
-        free(ex->bufs[k].x);
-        free(ex->bufs[k].items);
-    }
-    free(ex->scratch);
-    free(ex);
+    feat_image_extractor *ex = (feat_image_extractor *)c;
+    size_t per = input_floats(&ex->pp);
+    if (per > SIZE_MAX / sizeof(float) / c->batch_size)
+        return feat_error_set(&c->err, FEAT_E_LIMIT, "batch of %u images of %zu floats is too large", c->batch_size,
+                              per);
+    return reserve(ex, 1, 1);
 }
+
+static void release(feat_extractor_core *c)
+{
+    feat_image_extractor *ex = (feat_image_extractor *)c;
+    for (size_t k = 0; k < ex->n_decoders; k++)
+        feat_image_scratch_free(ex->decoders[k]);
+    for (size_t k = 0; k < ex->n_batches; k++) {
+        free(ex->batches[k].x);
+        free(ex->batches[k].items);
+    }
+    free(ex->decoders);
+    free(ex->batches);
+    ex->decoders = NULL;
+    ex->batches = NULL;
+    ex->n_decoders = ex->n_batches = 0;
+}
+
+static const feat_extractor_kind image_kind = {
+    FEAT_EXTRACTOR_KIND(image, "an image extractor", FEAT_IMAGE_DEFAULT_BATCH_SIZE)};
+
+/* ---- the public lifecycle -------------------------------------------------------------- */
+
+feat_status feat_image_extractor_new(feat_image_extractor **out)
+{
+    return feat_extractor_new(&image_kind, (void **)out);
+}
+
+void feat_image_extractor_free(feat_image_extractor *ex) { feat_extractor_free(FEAT_CORE(ex)); }
 
 const char *feat_image_extractor_last_error(const feat_image_extractor *ex)
 {
-    return ex ? ex->err.msg : "feat_image_extractor_last_error: extractor is NULL";
+    return ex ? ex->core.err.msg : "feat_image_extractor_last_error: extractor is NULL";
 }
 
-/* Buffers sized from the options and the probed dims; separate so clones get their own. */
-static feat_status alloc_buffers(feat_image_extractor *ex)
+feat_status feat_image_extractor_load(feat_image_extractor *ex, const char *model_path, const feat_image_options *opts)
 {
-    size_t per = input_floats(&ex->pp);
-    if (ex->batch_size && per > SIZE_MAX / sizeof(float) / ex->batch_size)
-        return feat_error_set(&ex->err, FEAT_E_LIMIT, "batch of %u images of %zu floats is too large", ex->batch_size,
-                              per);
-    ex->pipelined = (ex->opts->decode_threads ? ex->opts->decode_threads : 1) >= 1;
-    for (int k = 0; k < 2; k++) {
-        ex->bufs[k].x = malloc((size_t)ex->batch_size * per * sizeof(float));
-        ex->bufs[k].items = malloc((size_t)ex->batch_size * sizeof(size_t));
-        if (!ex->bufs[k].x || !ex->bufs[k].items)
-            return feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory allocating a batch of %u images",
-                                  ex->batch_size);
-    }
-    ex->scratch_n = 0;
-    for (size_t i = 0; i < ex->tapped.taps.n; i++)
-        if (ex->tapped.tap_dim[i] > ex->scratch_n)
-            ex->scratch_n = ex->tapped.tap_dim[i];
-    ex->scratch = malloc((ex->scratch_n ? ex->scratch_n : 1) * sizeof(float));
-    ex->decode = feat_image_scratch_new();
-    if (!ex->scratch || !ex->decode)
-        return feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory allocating a batch of %u images", ex->batch_size);
-    return FEAT_OK;
-}
-
-feat_status feat_image_extractor_load(feat_image_extractor *ex, const char *model_path,
-                                      const feat_image_options *opts)
-{
-    if (!ex)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "feat_image_extractor_load: extractor is NULL");
-    feat_error_clear(&ex->err);
-    if (ex->loaded)
-        return feat_error_set(&ex->err, FEAT_E_STATE, "the extractor already has a model; use a new extractor");
-    if (!model_path)
-        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "model path is NULL");
-    feat_status st = feat_image_options_copy(opts, &ex->opts);
-    if (st != FEAT_OK)
-        return feat_error_set(&ex->err, st, "%s", feat_last_error());
-    ex->batch_size = ex->opts->model.batch_size ? ex->opts->model.batch_size : FEAT_IMAGE_DEFAULT_BATCH_SIZE;
-    st = feat_tapped_load(&ex->tapped, model_path, &ex->opts->model, &ex->err);
-    if (st != FEAT_OK)
-        return st;
-    if (ex->tapped.info.input[0] && strcmp(ex->tapped.info.input, "image") != 0) {
-        st = feat_error_set(&ex->err, FEAT_E_MODEL, "%s is a %s model, not an image model", model_path,
-                            ex->tapped.info.input);
-        goto fail;
-    }
-    /* The side-car's crop size applies unless the caller chose one. */
-    if (!ex->opts->crop_w && !ex->opts->crop_h && ex->tapped.info.crop)
-        ex->opts->crop_w = ex->opts->crop_h = ex->tapped.info.crop;
-    if ((st = feat_preprocess_resolve(ex->opts, ex->tapped.info.preset, ex->tapped.info.resize, &ex->pp, &ex->err)) !=
-        FEAT_OK)
-        goto fail;
-    /* Warm up (the profiling executor optimizes on the second and third run) and learn the
-     * tap shapes from a real forward pass. */
-    size_t per = input_floats(&ex->pp);
-    float *zeros = calloc(per, sizeof *zeros);
-    if (!zeros) {
-        st = feat_error_set(&ex->err, FEAT_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (int run = 0; run < 3 && st == FEAT_OK; run++) {
-        feat_shim_outputs *o;
-        st = feat_shim_run_image(ex->tapped.model, zeros, 1, 3, (int64_t)ex->pp.crop_h,
-                                 (int64_t)ex->pp.crop_w, &o, &ex->err);
-        if (st == FEAT_OK && run == 0)
-            st = feat_tapped_probe(&ex->tapped, o, &ex->err);
-        feat_shim_outputs_free(o);
-    }
-    free(zeros);
-    if (st != FEAT_OK || (st = alloc_buffers(ex)) != FEAT_OK)
-        goto fail;
-    ex->loaded = 1;
-    return FEAT_OK;
-fail:
-    feat_tapped_release(&ex->tapped);
-    return st;
+    return feat_extractor_load(&image_kind, FEAT_CORE(ex), model_path, opts, NULL);
 }
 
 feat_status feat_image_extractor_clone(const feat_image_extractor *ex, feat_image_extractor **out)
 {
-    if (!ex || !out)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "feat_image_extractor_clone: NULL argument");
-    *out = NULL;
-    if (!ex->loaded)
-        return feat_error_set_tls(FEAT_E_STATE, "cannot clone an extractor that has no model loaded");
-    feat_image_extractor *c = calloc(1, sizeof *c);
-    if (!c)
-        return feat_error_set_tls(FEAT_E_NOMEM, "out of memory cloning an extractor");
-    atomic_init(&c->cancel, 0);
-    if (feat_image_options_copy(ex->opts, &c->opts) != FEAT_OK) {
-        free(c);
-        return feat_error_set_tls(FEAT_E_NOMEM, "out of memory cloning an extractor");
-    }
-    c->pp = ex->pp;
-    c->batch_size = ex->batch_size;
-    feat_tapped_share(&ex->tapped, &c->tapped);
-    if (alloc_buffers(c) != FEAT_OK) {
-        feat_status st = feat_error_set_tls(c->err.code, "%s", c->err.msg);
-        feat_image_extractor_free(c);
-        return st;
-    }
-    c->loaded = 1;
-    *out = c;
-    return FEAT_OK;
+    return feat_extractor_clone(&image_kind, FEAT_CORE_CONST(ex), (void **)out);
 }
 
-size_t feat_image_extractor_dim(const feat_image_extractor *ex) { return ex && ex->loaded ? ex->tapped.dim : 0; }
+size_t feat_image_extractor_dim(const feat_image_extractor *ex) { return feat_extractor_dim(FEAT_CORE_CONST(ex)); }
 
 size_t feat_image_extractor_n_taps(const feat_image_extractor *ex)
 {
-    return ex && ex->loaded ? ex->tapped.taps.n : 0;
+    return feat_extractor_n_taps(FEAT_CORE_CONST(ex));
 }
 
 const char *feat_image_extractor_tap(const feat_image_extractor *ex, size_t i)
 {
-    return ex && ex->loaded && i < ex->tapped.taps.n ? ex->tapped.tap_names[i] : "";
+    return feat_extractor_tap(FEAT_CORE_CONST(ex), i);
 }
 
-void feat_image_extractor_cancel(feat_image_extractor *ex)
-{
-    if (ex)
-        atomic_store(&ex->cancel, 1);
-}
+void feat_image_extractor_cancel(feat_image_extractor *ex) { feat_extractor_cancel(FEAT_CORE(ex)); }
+
+/* ---- extraction ------------------------------------------------------------------------ */
 
 /* Messages name the item: files by path (the decoder does that), others by index. */
 static feat_status preprocess_item(feat_image_extractor *ex, feat_image_scratch *scratch, const image_source *src,
@@ -224,45 +193,64 @@ static feat_status preprocess_item(feat_image_extractor *ex, feat_image_scratch 
         st = feat_image_preprocess_rgb8_s(&ex->pp, scratch, src->pixels[i], src->widths[i], src->heights[i],
                                           src->strides ? src->strides[i] : 0, dst, e);
         break;
-    default:
-        st = feat_error_set(e, FEAT_E_INTERNAL, "unknown image source");
+    default: st = feat_error_set(e, FEAT_E_INTERNAL, "unknown image source");
     }
     if (st != FEAT_OK)
         feat_error_prefix(e, "item %zu", i);
     return st;
 }
 
-/* Preprocesses items from *next on until the batch holds batch_size inputs or the items run
- * out; items that fail get their error in the result right away (each item's slot in the
- * result is written by exactly one thread). */
-static void fill_batch(feat_image_extractor *ex, feat_image_scratch *scratch, const image_source *src, size_t n,
-                       size_t *next, batch *b, feat_result *r)
+/* A place in the queue of batches decoded ahead of inference. */
+typedef struct slot {
+    enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_RUNNING } state;
+    size_t k; /* the batch it holds */
+} slot;
+
+/* One extract call. Batch k holds the items k * batch_size .. (k + 1) * batch_size - 1 that
+ * decode, however the batches are spread over threads, so that the rows are the same bits
+ * with any number of decode threads or workers. */
+typedef struct image_run {
+    feat_batch_run run; /* batch claims, stop, the first failure */
+    feat_image_extractor *ex;
+    const image_source *src;
+    size_t n, n_batches;
+    feat_result *r;
+    /* Decoding ahead only, guarded by run.mu: ex->batches[s] is slot s of the queue. */
+    pthread_cond_t cv;
+    slot *slots;
+    size_t n_slots;
+    size_t decoding; /* decode workers still running */
+} image_run;
+
+/* Preprocesses the items of batch k into b; items that fail get their error in the result
+ * right away (each item's slot in the result is written by exactly one thread). */
+static void fill_batch(image_run *t, feat_image_scratch *scratch, size_t k, batch *b)
 {
-    size_t per = input_floats(&ex->pp);
+    feat_image_extractor *ex = t->ex;
+    size_t per = input_floats(&ex->pp), bs = ex->core.batch_size;
+    size_t end = t->n - k * bs < bs ? t->n : (k + 1) * bs;
     b->filled = 0;
-    while (*next < n && b->filled < ex->batch_size && !atomic_load(&ex->cancel)) {
+    for (size_t i = k * bs; i < end && !atomic_load(&ex->core.cancel); i++) {
         feat_error e = {0};
-        if (preprocess_item(ex, scratch, src, *next, b->x + b->filled * per, &e) == FEAT_OK)
-            b->items[b->filled++] = *next;
+        if (preprocess_item(ex, scratch, t->src, i, b->x + b->filled * per, &e) == FEAT_OK)
+            b->items[b->filled++] = i;
         else
-            feat_result_set_error(r, *next, &e);
-        (*next)++;
+            feat_result_set_error(t->r, i, &e);
     }
 }
 
-/* Runs one batch through the model and pools its rows (fusion scratch: scratch_n floats).
- * Returns a status, with the message in *fatal, only for failures that are not the items'
- * fault (the whole call then fails). */
-static feat_status run_batch(feat_image_extractor *ex, const batch *b, float *fusion, feat_result *r,
-                             feat_error *fatal)
+/* Runs one batch through the model and pools its rows (fusion: widest_tap floats). Returns a
+ * status, with the message in *fatal, only for failures that are not the items' fault (the
+ * whole call then fails). */
+static feat_status run_batch(feat_image_extractor *ex, const batch *b, float *fusion, feat_result *r, feat_error *fatal)
 {
     if (!b->filled)
         return FEAT_OK;
     feat_shim_outputs *o;
     feat_error e = {0};
-    feat_status st = feat_shim_run_image(ex->tapped.model, b->x, (int64_t)b->filled, 3, (int64_t)ex->pp.crop_h,
+    feat_status st = feat_shim_run_image(ex->core.tapped.model, b->x, (int64_t)b->filled, 3, (int64_t)ex->pp.crop_h,
                                          (int64_t)ex->pp.crop_w, &o, &e);
-    if (st == FEAT_E_NOMEM || st == FEAT_E_DEVICE || st == FEAT_E_STATE || st == FEAT_E_INTERNAL) {
+    if (feat_extractor_fatal(st)) {
         feat_error_copy(fatal, &e);
         return st;
     }
@@ -271,187 +259,184 @@ static feat_status run_batch(feat_image_extractor *ex, const batch *b, float *fu
             feat_result_set_error(r, b->items[k], &e);
             continue;
         }
-        feat_tapped_pool_item(&ex->tapped, o, (int64_t)k, NULL, feat_result_row(r, b->items[k]), fusion);
+        feat_tapped_pool_item(&ex->core.tapped, o, (int64_t)k, NULL, feat_result_row(r, b->items[k]), fusion);
         feat_result_set_ok(r, b->items[k]);
     }
     feat_shim_outputs_free(o);
     return FEAT_OK;
 }
 
-/* Decoding overlapped with inference: a worker fills batch k+1 while the caller's thread runs
- * batch k. Two buffers, handed back and forth under one mutex. */
-typedef struct pipeline {
-    feat_image_extractor *ex;
-    const image_source *src;
-    size_t n, next;
-    feat_result *r;
-    batch *bufs;          /* 2 */
-    int ready[2];         /* filled and not yet run */
-    int stop, worker_done;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} pipeline;
-
-static void *decode_worker(void *arg)
+/* Batches side by side: worker w claims the next batch, decodes it with decoder buffers w into
+ * batch buffer w and runs it with its share of the threads (lib/extract/workers.h). */
+static void side_by_side_worker(void *ctx, size_t w)
 {
-    pipeline *p = arg;
-    for (size_t k = 0;; k++) {
-        int slot = (int)(k & 1);
-        pthread_mutex_lock(&p->mu);
-        while (p->ready[slot] && !p->stop)
-            pthread_cond_wait(&p->cv, &p->mu);
-        int stop = p->stop || p->next >= p->n;
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
-            break;
-        fill_batch(p->ex, p->ex->decode, p->src, p->n, &p->next, &p->bufs[slot], p->r);
-        pthread_mutex_lock(&p->mu);
-        p->ready[slot] = 1;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    pthread_mutex_lock(&p->mu);
-    p->worker_done = 1;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static feat_status run_pipelined(feat_image_extractor *ex, const image_source *src, size_t n, feat_result *r)
-{
-    pipeline p = {.ex = ex, .src = src, .n = n, .r = r, .bufs = ex->bufs};
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
-    pthread_t tid;
-    if (pthread_create(&tid, NULL, decode_worker, &p) != 0) {
-        pthread_cond_destroy(&p.cv);
-        pthread_mutex_destroy(&p.mu);
-        return FEAT_E_UNSUPPORTED; /* the caller falls back to the serial loop */
-    }
-    feat_status st = FEAT_OK;
-    for (size_t k = 0;; k++) {
-        int slot = (int)(k & 1);
-        pthread_mutex_lock(&p.mu);
-        while (!p.ready[slot] && !p.worker_done)
-            pthread_cond_wait(&p.cv, &p.mu);
-        int have = p.ready[slot];
-        pthread_mutex_unlock(&p.mu);
-        if (!have)
-            break;
-        st = run_batch(ex, &p.bufs[slot], ex->scratch, r, &ex->err);
-        pthread_mutex_lock(&p.mu);
-        p.ready[slot] = 0;
-        if (st != FEAT_OK)
-            p.stop = 1;
-        pthread_cond_broadcast(&p.cv);
-        pthread_mutex_unlock(&p.mu);
-        if (st != FEAT_OK)
-            break;
-    }
-    pthread_join(tid, NULL);
-    pthread_cond_destroy(&p.cv);
-    pthread_mutex_destroy(&p.mu);
-    return st;
-}
-
-/* Batches side by side: each worker claims the next batch_size items, decodes them with its
- * own buffers and runs them with its share of the threads (lib/extract/workers.h). */
-typedef struct parallel {
-    feat_image_extractor *ex;
-    const image_source *src;
-    size_t n;
-    feat_result *r;
-    atomic_size_t next;
-    atomic_int stop;
-    pthread_mutex_t mu; /* guards st and ex->err */
-    feat_status st;
-} parallel;
-
-static void parallel_worker(void *ctx, size_t worker)
-{
-    (void)worker;
-    parallel *p = ctx;
-    feat_image_extractor *ex = p->ex;
-    size_t per = input_floats(&ex->pp);
-    batch b = {malloc((size_t)ex->batch_size * per * sizeof(float)), malloc(ex->batch_size * sizeof(size_t)), 0};
-    float *fusion = malloc((ex->scratch_n ? ex->scratch_n : 1) * sizeof(float));
-    feat_image_scratch *scratch = feat_image_scratch_new();
+    image_run *t = ctx;
+    feat_image_extractor *ex = t->ex;
+    float *fusion = malloc(ex->core.widest_tap * sizeof *fusion);
     feat_error fatal = {0};
-    feat_status st = FEAT_OK;
-    if (!b.x || !b.items || !fusion || !scratch)
-        st = feat_error_set(&fatal, FEAT_E_NOMEM, "out of memory allocating a batch of %u images", ex->batch_size);
-    while (st == FEAT_OK && !atomic_load(&p->stop) && !atomic_load(&ex->cancel)) {
-        size_t first = atomic_fetch_add(&p->next, ex->batch_size);
-        if (first >= p->n)
-            break;
-        size_t end = p->n - first < ex->batch_size ? p->n : first + ex->batch_size;
-        fill_batch(ex, scratch, p->src, end, &first, &b, p->r);
-        st = run_batch(ex, &b, fusion, p->r, &fatal);
+    feat_status st = fusion ? FEAT_OK : feat_error_set(&fatal, FEAT_E_NOMEM, "out of memory for pooling");
+    size_t k;
+    while (st == FEAT_OK && feat_batch_run_claim(&t->run, t->n_batches, &k)) {
+        fill_batch(t, ex->decoders[w], k, &ex->batches[w]);
+        st = run_batch(ex, &ex->batches[w], fusion, t->r, &fatal);
     }
-    if (st != FEAT_OK) {
-        atomic_store(&p->stop, 1);
-        pthread_mutex_lock(&p->mu);
-        if (p->st == FEAT_OK) {
-            p->st = st;
-            feat_error_copy(&ex->err, &fatal);
-        }
-        pthread_mutex_unlock(&p->mu);
-    }
-    feat_image_scratch_free(scratch);
+    if (st != FEAT_OK)
+        feat_batch_run_fail(&t->run, st, &fatal);
     free(fusion);
-    free(b.items);
-    free(b.x);
 }
 
-static feat_status run_parallel(feat_image_extractor *ex, const image_source *src, size_t n, size_t workers,
-                                feat_result *r)
+static feat_status side_by_side(image_run *t, size_t workers)
 {
-    parallel p = {.ex = ex, .src = src, .n = n, .r = r, .st = FEAT_OK};
-    atomic_init(&p.next, 0);
-    atomic_init(&p.stop, 0);
-    pthread_mutex_init(&p.mu, NULL);
-    feat_workers_run(workers, 0, parallel_worker, &p);
-    pthread_mutex_destroy(&p.mu);
-    return p.st;
+    feat_status st = reserve(t->ex, workers, workers);
+    if (st != FEAT_OK)
+        return st;
+    feat_batch_run_init(&t->run, &t->ex->core);
+    return feat_batch_run_go(&t->run, workers, 0, side_by_side_worker, t);
+}
+
+/* The first slot in `state` (the one with the lowest batch for SLOT_READY, so that batches
+ * run about in order), or n_slots. Called under run.mu. */
+static size_t find_slot(const image_run *t, int state)
+{
+    size_t found = t->n_slots;
+    for (size_t s = 0; s < t->n_slots; s++)
+        if ((int)t->slots[s].state == state && (found == t->n_slots || t->slots[s].k < t->slots[found].k))
+            found = s;
+    return found;
+}
+
+/* Decode worker d: claims the next batch once a slot is free, fills the slot with decoder
+ * buffers d and hands it to the inference workers. */
+static void decode_worker(void *ctx, size_t d)
+{
+    image_run *t = ctx;
+    pthread_mutex_lock(&t->run.mu);
+    for (;;) {
+        size_t s = t->n_slots, k;
+        while (!atomic_load(&t->run.stop) && atomic_load(&t->run.next) < t->n_batches &&
+               (s = find_slot(t, SLOT_FREE)) == t->n_slots)
+            pthread_cond_wait(&t->cv, &t->run.mu);
+        if (s == t->n_slots || !feat_batch_run_claim(&t->run, t->n_batches, &k))
+            break;
+        t->slots[s] = (slot){SLOT_FILLING, k};
+        pthread_mutex_unlock(&t->run.mu);
+        fill_batch(t, t->ex->decoders[d], k, &t->ex->batches[s]);
+        pthread_mutex_lock(&t->run.mu);
+        t->slots[s].state = SLOT_READY;
+        pthread_cond_broadcast(&t->cv);
+    }
+    t->decoding--;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->run.mu);
+}
+
+/* Inference worker: runs ready slots until the decode workers are done, the run stopped or
+ * the call was cancelled; then wakes the decode workers so that they see it. */
+static void infer_worker(void *ctx, size_t w)
+{
+    (void)w;
+    image_run *t = ctx;
+    feat_image_extractor *ex = t->ex;
+    float *fusion = malloc(ex->core.widest_tap * sizeof *fusion);
+    feat_error fatal = {0};
+    feat_status st = fusion ? FEAT_OK : feat_error_set(&fatal, FEAT_E_NOMEM, "out of memory for pooling");
+    pthread_mutex_lock(&t->run.mu);
+    while (st == FEAT_OK && !atomic_load(&t->run.stop) && !atomic_load(&ex->core.cancel)) {
+        size_t s = find_slot(t, SLOT_READY);
+        if (s == t->n_slots) {
+            if (!t->decoding)
+                break;
+            pthread_cond_wait(&t->cv, &t->run.mu);
+            continue;
+        }
+        t->slots[s].state = SLOT_RUNNING;
+        pthread_mutex_unlock(&t->run.mu);
+        st = run_batch(ex, &ex->batches[s], fusion, t->r, &fatal);
+        pthread_mutex_lock(&t->run.mu);
+        t->slots[s].state = SLOT_FREE;
+        pthread_cond_broadcast(&t->cv);
+    }
+    pthread_mutex_unlock(&t->run.mu);
+    if (st != FEAT_OK)
+        feat_batch_run_fail(&t->run, st, &fatal);
+    else if (atomic_load(&ex->core.cancel))
+        atomic_store(&t->run.stop, 1);
+    pthread_mutex_lock(&t->run.mu);
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->run.mu);
+    free(fusion);
+}
+
+/* Whether decoding ahead ran; when no decode worker could be started it did not, and the
+ * caller runs the batches side by side instead. */
+typedef enum { AHEAD_RAN, AHEAD_NO_THREADS } ahead_outcome;
+
+/* Decoding ahead of inference: `decoders` decode workers fill a bounded queue of
+ * decoders + workers batch slots, which `workers` inference workers run (with their share of
+ * the threads, lib/extract/workers.h), on the calling thread among them. */
+static ahead_outcome decode_ahead(image_run *t, size_t decoders, size_t workers, feat_status *st)
+{
+    t->n_slots = decoders + workers;
+    if ((*st = reserve(t->ex, decoders, t->n_slots)) != FEAT_OK)
+        return AHEAD_RAN;
+    if (!(t->slots = calloc(t->n_slots, sizeof *t->slots))) {
+        *st = feat_error_set(&t->ex->core.err, FEAT_E_NOMEM, "out of memory for %zu batch slots", t->n_slots);
+        return AHEAD_RAN;
+    }
+    t->decoding = decoders;
+    feat_batch_run_init(&t->run, &t->ex->core);
+    pthread_cond_init(&t->cv, NULL);
+    size_t started;
+    feat_thread_group *g = feat_threads_start(0, decoders, 0, decode_worker, t, &started);
+    if (started) {
+        pthread_mutex_lock(&t->run.mu);
+        t->decoding -= decoders - started; /* those never started never finish */
+        pthread_mutex_unlock(&t->run.mu);
+        feat_workers_run(workers, 0, infer_worker, t);
+    }
+    feat_threads_join(g);
+    pthread_cond_destroy(&t->cv);
+    free(t->slots);
+    if (!started) {
+        pthread_mutex_destroy(&t->run.mu);
+        return AHEAD_NO_THREADS;
+    }
+    *st = feat_batch_run_end(&t->run);
+    return AHEAD_RAN;
+}
+
+/* How a call's batches run (docs/performance.md, "Thread budget" and "Decoding overlapped
+ * with inference"). One batch: on the calling thread with the whole thread budget. Several,
+ * with one decode thread and a budget of several threads: side by side on workers that
+ * decode their own batches. Otherwise decode workers (the decode_threads option, at most one
+ * per batch) decode ahead of the inference workers (the budget, at most one per batch). */
+static feat_status run(image_run *t)
+{
+    size_t workers = feat_workers_for(t->n_batches);
+    uint32_t asked = options(t->ex)->decode_threads;
+    size_t decoders = asked ? asked : FEAT_IMAGE_DEFAULT_DECODE_THREADS;
+    if (decoders > t->n_batches)
+        decoders = t->n_batches;
+    if (t->n_batches > 1 && (workers == 1 || decoders > 1)) {
+        feat_status st;
+        if (decode_ahead(t, decoders, workers, &st) == AHEAD_RAN)
+            return st;
+    }
+    return side_by_side(t, workers);
 }
 
 static feat_status extract(feat_image_extractor *ex, const image_source *src, size_t n, feat_result **out)
 {
-    if (!out)
-        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "out is NULL");
-    *out = NULL;
-    feat_error_clear(&ex->err);
-    if (!ex->loaded)
-        return feat_error_set(&ex->err, FEAT_E_STATE, "no model loaded: call feat_image_extractor_load first");
-    atomic_store(&ex->cancel, 0);
-    feat_result *r;
-    feat_status st = feat_result_alloc(n, ex->tapped.dim, &r, &ex->err);
-    if (st != FEAT_OK)
-        return st;
-    /* Several batches: run them side by side when the thread budget allows, else overlap
-     * decoding the next batch with the forward pass of this one. A single batch runs with
-     * all the threads. */
-    size_t workers = feat_workers_for((n + ex->batch_size - 1) / ex->batch_size);
-    if (workers > 1)
-        st = run_parallel(ex, src, n, workers, r);
-    else
-        st = ex->pipelined && n > ex->batch_size ? run_pipelined(ex, src, n, r) : FEAT_E_UNSUPPORTED;
-    if (st == FEAT_E_UNSUPPORTED) {
-        st = FEAT_OK;
-        for (size_t next = 0; next < n && st == FEAT_OK && !atomic_load(&ex->cancel);) {
-            fill_batch(ex, ex->decode, src, n, &next, &ex->bufs[0], r);
-            st = run_batch(ex, &ex->bufs[0], ex->scratch, r, &ex->err);
-        }
+    feat_result *r = NULL;
+    feat_status st = feat_extractor_begin(&ex->core, out);
+    if (st == FEAT_OK)
+        st = feat_result_alloc(n, ex->core.tapped.dim, &r, &ex->core.err);
+    if (st == FEAT_OK) {
+        size_t bs = ex->core.batch_size;
+        image_run t = {.ex = ex, .src = src, .n = n, .n_batches = n / bs + (n % bs != 0), .r = r};
+        st = run(&t);
     }
-    if (st == FEAT_OK && atomic_load(&ex->cancel))
-        st = feat_error_set(&ex->err, FEAT_E_CANCELLED, "extraction cancelled");
-    if (st != FEAT_OK) {
-        /* No partial result escapes a failed call. */
-        feat_result_free(r);
-        return st;
-    }
-    *out = r;
-    return FEAT_OK;
+    return feat_extractor_finish(st, r, out);
 }
 
 feat_status feat_image_extractor_extract_files(feat_image_extractor *ex, const char *const *paths, size_t n,
@@ -460,18 +445,18 @@ feat_status feat_image_extractor_extract_files(feat_image_extractor *ex, const c
     if (!ex)
         return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
     if (n && !paths)
-        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "paths is NULL");
+        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "paths is NULL");
     image_source src = {.kind = SRC_FILE, .paths = paths};
     return extract(ex, &src, n, out);
 }
 
-feat_status feat_image_extractor_extract_encoded(feat_image_extractor *ex, const void *const *data,
-                                                 const size_t *sizes, size_t n, feat_result **out)
+feat_status feat_image_extractor_extract_encoded(feat_image_extractor *ex, const void *const *data, const size_t *sizes,
+                                                 size_t n, feat_result **out)
 {
     if (!ex)
         return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
     if (n && (!data || !sizes))
-        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "data or sizes is NULL");
+        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "data or sizes is NULL");
     image_source src = {.kind = SRC_ENCODED, .data = data, .sizes = sizes};
     return extract(ex, &src, n, out);
 }
@@ -483,7 +468,7 @@ feat_status feat_image_extractor_extract_rgb8(feat_image_extractor *ex, const ui
     if (!ex)
         return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
     if (n && (!pixels || !widths || !heights))
-        return feat_error_set(&ex->err, FEAT_E_INVALID_ARGUMENT, "pixels, widths or heights is NULL");
+        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "pixels, widths or heights is NULL");
     image_source src = {.kind = SRC_RGB8, .pixels = pixels, .widths = widths, .heights = heights, .strides = strides};
     return extract(ex, &src, n, out);
 }

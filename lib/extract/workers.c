@@ -13,6 +13,13 @@ typedef struct worker_arg {
     int32_t share;
 } worker_arg;
 
+struct feat_thread_group {
+    worker_arg *args;
+    pthread_t *tids;
+    char *started;
+    size_t n;
+};
+
 static void *worker_main(void *p)
 {
     worker_arg *a = p;
@@ -29,34 +36,54 @@ size_t feat_workers_for(size_t n_batches)
     return n_batches < n ? (n_batches ? n_batches : 1) : n;
 }
 
+feat_thread_group *feat_threads_start(size_t first, size_t n, int32_t share, void (*fn)(void *ctx, size_t worker),
+                                      void *ctx, size_t *started)
+{
+    *started = 0;
+    feat_thread_group *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->args = calloc(n ? n : 1, sizeof *g->args);
+    g->tids = calloc(n ? n : 1, sizeof *g->tids);
+    g->started = calloc(n ? n : 1, 1);
+    if (g->args && g->tids && g->started)
+        g->n = n;
+    for (size_t i = 0; i < g->n; i++) {
+        g->args[i] = (worker_arg){fn, ctx, first + i, share};
+        if (pthread_create(&g->tids[i], NULL, worker_main, &g->args[i]) == 0) {
+            g->started[i] = 1;
+            ++*started;
+        }
+    }
+    return g;
+}
+
+void feat_threads_join(feat_thread_group *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->started[i])
+            pthread_join(g->tids[i], NULL);
+    free(g->args);
+    free(g->tids);
+    free(g->started);
+    free(g);
+}
+
 size_t feat_workers_run(size_t n, int32_t max_share, void (*fn)(void *ctx, size_t worker), void *ctx)
 {
     int32_t budget = feat_shim_threads();
     if (n < 1)
         n = 1;
-    worker_arg *args = calloc(n, sizeof *args);
-    pthread_t *tids = calloc(n, sizeof *tids);
-    char *started = calloc(n, 1);
-    if (!args || !tids || !started)
-        n = 1; /* no room to track threads: the caller's worker does everything */
     int32_t share = budget > (int32_t)n ? budget / (int32_t)n : 1;
     if (max_share > 0 && share > max_share)
         share = max_share;
-    size_t ran = 1;
-    for (size_t w = 1; w < n; w++) {
-        args[w] = (worker_arg){fn, ctx, w, share};
-        if (pthread_create(&tids[w], NULL, worker_main, &args[w]) == 0) {
-            started[w] = 1;
-            ran++;
-        }
-    }
+    size_t started;
+    /* Without room to track threads none start: the caller's worker does everything. */
+    feat_thread_group *g = feat_threads_start(1, n - 1, share, fn, ctx, &started);
     worker_arg self = {fn, ctx, 0, share};
     worker_main(&self);
-    for (size_t w = 1; w < n; w++)
-        if (started[w])
-            pthread_join(tids[w], NULL);
-    free(args);
-    free(tids);
-    free(started);
-    return ran;
+    feat_threads_join(g);
+    return started + 1;
 }

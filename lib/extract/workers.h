@@ -19,4 +19,13 @@ size_t feat_workers_for(size_t n_batches);
  * all of it). Returns the number that ran. */
 size_t feat_workers_run(size_t n, int32_t max_share, void (*fn)(void *ctx, size_t worker), void *ctx);
 
+/* Threads that run beside the caller (the image extractor's decode workers): fn(ctx, first + i)
+ * for i in 0..n-1, each on a new thread with feat_shim_set_thread_share(share). Threads that
+ * cannot be created are skipped; *started says how many run. feat_threads_join waits for
+ * them and frees the group (NULL, returned when nothing could be allocated, is a no-op). */
+typedef struct feat_thread_group feat_thread_group;
+feat_thread_group *feat_threads_start(size_t first, size_t n, int32_t share, void (*fn)(void *ctx, size_t worker),
+                                      void *ctx, size_t *started);
+void feat_threads_join(feat_thread_group *g);
+
 #endif /* FEAT_EXTRACT_WORKERS_H */
