@@ -82,7 +82,11 @@ FEAT_API feat_status feat_image_options_set_max_pixels(feat_image_options *opts,
 FEAT_API feat_status feat_image_options_set_decode_mode(feat_image_options *opts, feat_decode_mode mode);
 /** Images per forward pass. Default 1 (on small CPUs one image already fills every core). */
 FEAT_API feat_status feat_image_options_set_batch_size(feat_image_options *opts, uint32_t batch_size);
-/** Decode/preprocess worker threads that overlap with inference. Default 1; 0 = default. */
+/** Threads that decode and preprocess images ahead of inference (1..1024; 0 = the default, 1;
+ *  at most one per batch of a call). With N > 1, or with a thread budget of 1
+ *  (feat_global_set_threads), N threads fill a bounded queue of batches that the inference
+ *  workers run; with 1 and a larger budget the inference workers decode their own batches.
+ *  Rows are the same bits for every N. docs/performance.md says why the default is 1. */
 FEAT_API feat_status feat_image_options_set_decode_threads(feat_image_options *opts, uint32_t threads);
 /** "cpu" (default) or "cuda:N". NULL = "cpu". */
 FEAT_API feat_status feat_image_options_set_device(feat_image_options *opts, const char *device);
