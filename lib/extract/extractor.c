@@ -32,9 +32,8 @@ static void unload(feat_extractor_core *c)
 
 void feat_extractor_free(feat_extractor_core *c)
 {
-    if (!c)
-        return;
-    unload(c);
+    if (c)
+        unload(c);
     free(c);
 }
 
