@@ -6,6 +6,26 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
+
+/* The subcommands, in the order `feat --help` lists them: X(NAME, ARGS, SUMMARY) runs
+ * int cmd_NAME(int argc, char **argv), with argv[0] the name. A new subcommand is a new
+ * cmd_NAME.c (added to meson.build's list) and one row here: this list declares it, and
+ * main.c's table made from it runs `feat NAME` and lists it in `feat --help`. */
+/* clang-format off */
+#define FEAT_COMMANDS(X)                                                                      \
+    X(layers, "MODEL [--size N]", "list tappable layers with output shapes")                  \
+    X(image, "--model M -o OUT.npy INPUTS...", "image features of files and directories")    \
+    X(text, "--model M -o OUT.npy [< lines]", "text features, one row per input line")        \
+    X(tokenize, "--vocab V [< lines]", "WordPiece ids, one line per input line")              \
+    X(preprocess, "-o OUT.npy FILES...", "the preprocessed input tensors (N, 3, H, W)")       \
+    X(merge, "-o OUT.npy SHARDS...", "join --shard I/N outputs in input order")               \
+    X(version, "", "library version and ABI")
+/* clang-format on */
+
+#define CLI_DECLARE_COMMAND(name, args, summary) int cmd_##name(int argc, char **argv);
+FEAT_COMMANDS(CLI_DECLARE_COMMAND)
+#undef CLI_DECLARE_COMMAND
 
 /* A growable list of owned strings. */
 typedef struct strlist {
@@ -16,17 +36,174 @@ typedef struct strlist {
 int strlist_push(strlist *l, const char *s);
 void strlist_free(strlist *l);
 
+/* Moves the entries i of all with i % n == index into shard (job arrays); frees all.
+ * Returns -1 when out of memory. */
+int strlist_take_shard(strlist *all, size_t index, size_t n, strlist *shard);
+
 /* Expands files and directories (recursively, sorted byte-wise, symlink loops skipped) into
  * image paths. Files named explicitly are always kept; inside directories only files with
  * an image extension are taken. Problems (unreadable directory) go to errors as
  * "path\tmessage" and do not stop the walk. */
 int walk_inputs(char **args, int n, strlist *files, strlist *errors);
 
+/* Reads one line like getline, then removes its line end ("\n" or "\r\n"); returns its
+ * length, or -1 at the end. */
+ssize_t read_line(FILE *f, char **line, size_t *cap);
+
 /* Reads standard input (or a file) as lines without their line ends. */
 int read_lines(FILE *f, strlist *lines);
 
-/* Parses "I/N" for --shard; returns 0 on success. */
-int parse_shard(const char *s, size_t *index, size_t *count);
+/* ---- Subcommands and their options (options.c) -------------------------------------------
+ * Every subcommand is described by a cli_command: its usage, its table of cli_option, the
+ * library options object it fills, and the function that runs it. The getopt_long array,
+ * the short-option string, the --help text and the checks of required options and operands
+ * are all made from the table, so the help cannot drift from what is parsed. Options that
+ * several subcommands share are described once, in options.c's table, parsed there into a
+ * cli_common, and named by key alone in a subcommand's table (CLI_SHARED), with the
+ * subcommand's own help text where it needs one. */
+
+/* What getopt_long returns for an option. A key below 128 is also the short option -KEY. */
+enum cli_key {
+    CLI_HELP = 'h',
+    CLI_MODEL = 'm',
+    CLI_OUTPUT = 'o',
+    /* shared options of every kind of options object */
+    CLI_TAPS = 0x100,
+    CLI_FUSION,
+    CLI_BATCH_SIZE,
+    CLI_DEVICE,
+    CLI_PRECISION,
+    CLI_THREADS,
+    CLI_SHARD,
+    CLI_RESUME,
+    CLI_PART_SIZE,
+    CLI_VOCAB,
+    CLI_PAIR,
+    /* shared options of one kind (cli_options_type.option): image preprocessing ... */
+    CLI_PRESET = 0x140,
+    CLI_RESIZE,
+    CLI_CROP,
+    CLI_INTERPOLATION,
+    CLI_EXIF,
+    CLI_FAST,
+    /* ... and text normalisation */
+    CLI_CASED,
+    CLI_REPLACE_INVALID,
+    CLI_OWN = 0x200 /* a subcommand's own options count up from here (or are a letter not used above) */
+};
+
+typedef struct cli_option {
+    const char *name;           /* long name without "--"; NULL: the shared option `key` */
+    int key;                    /* enum cli_key or a subcommand's own; 0 ends a table */
+    const char *arg;            /* the value's placeholder in the help; NULL: takes no value */
+    const char *help;           /* NULL in a CLI_SHARED row: the shared text */
+    const char *const *choices; /* NULL-terminated values of an enumerated option (parsed as
+                                   1, 2, ... by cli_choice); with no arg, "A|B|C" is shown */
+    int required;               /* a usage error when it is not given */
+} cli_option;
+
+/* Rows of a table: an option with a value, a switch without one, an enumerated option. */
+/* clang-format off */
+#define CLI_VALUE(name_, key_, arg_, help_) {.name = (name_), .key = (key_), .arg = (arg_), .help = (help_)}
+#define CLI_SWITCH(name_, key_, help_) {.name = (name_), .key = (key_), .help = (help_)}
+#define CLI_CHOICE(name_, key_, choices_, help_) {.name = (name_), .key = (key_), .help = (help_), .choices = (choices_)}
+/* Rows naming a shared option, with this subcommand's help text (NULL: the shared one). */
+#define CLI_SHARED(key_, help_) {.key = (key_), .help = (help_)}
+#define CLI_REQUIRED(key_, help_) {.key = (key_), .help = (help_), .required = 1}
+/* clang-format on */
+
+/* The image preprocessing options of `feat image` and `feat preprocess`, as rows of a table. */
+#define CLI_IMAGE_PREPROCESSING                                                                                        \
+  CLI_SHARED(CLI_PRESET, NULL), CLI_SHARED(CLI_RESIZE, NULL), CLI_SHARED(CLI_CROP, NULL),                              \
+      CLI_SHARED(CLI_INTERPOLATION, NULL), CLI_SHARED(CLI_EXIF, NULL), CLI_SHARED(CLI_FAST, NULL)
+
+/* A number as a string literal, for a default in a help text: CLI_STR(64) is "64". */
+#define CLI_STR(x) CLI_STR_(x)
+#define CLI_STR_(x) #x
+
+typedef struct cli_common cli_common;
+
+/* A kind of library options object (feat_image_options, feat_text_options): how to make and
+ * free one, and the setters that the shared options call on it. */
+typedef struct cli_options_type {
+    feat_status (*create)(void **opts);
+    void (*destroy)(void *opts);
+    feat_status (*taps)(void *opts, const char *spec);
+    feat_status (*fusion)(void *opts, feat_fusion fusion);
+    feat_status (*batch_size)(void *opts, uint32_t n);
+    feat_status (*device)(void *opts, const char *device);
+    feat_status (*precision)(void *opts, feat_precision precision);
+    /* the shared options of this kind alone (keys CLI_PRESET and on) */
+    feat_status (*option)(const cli_option *opt, const char *val, cli_common *c);
+} cli_options_type;
+
+extern const cli_options_type cli_image_options, cli_text_options;
+
+/* The settings of the shared options, and the options object they fill. */
+struct cli_common {
+    const cli_options_type *type; /* NULL: the subcommand has no options object */
+    void *opts;
+    const char *model, *output, *vocab;
+    size_t shard_i, shard_n; /* --shard I/N; 0/1 without */
+    size_t part_size;        /* --part-size, else the subcommand's default */
+    long threads;            /* -1: the library's default */
+    uint32_t crop;           /* --crop; 0: the default */
+    int resume, pair;
+};
+
+/* Handles one of a subcommand's own options; ctx is cli_main's. Returns FEAT_OK, or a library
+ * status whose feat_last_error() is then reported (exit status 2). */
+typedef feat_status (*cli_handler)(const cli_option *opt, const char *val, cli_common *c, void *ctx);
+
+typedef enum cli_operands { CLI_NO_OPERANDS, CLI_ONE_OPERAND, CLI_SOME_OPERANDS /* one or more */ } cli_operands;
+
+typedef struct cli_command {
+    const char *usage;            /* after "usage: feat ", starting with the name */
+    const char *about;            /* lines ending in '\n' (may be empty) */
+    const cli_option *options;    /* ends with a {0} row */
+    cli_operands operands;        /* how many operands follow the options */
+    const cli_options_type *type; /* the options object to make, or NULL */
+    size_t part_size;             /* default --part-size */
+    cli_handler own;              /* its own options: keys from CLI_OWN, or letters (NULL: none) */
+    /* Runs the subcommand on its operands once the options are parsed; returns the exit status. */
+    int (*run)(char **operands, int n, cli_common *c, void *ctx);
+} cli_command;
+
+/* The whole of a subcommand: makes its options object, parses argv (argv[0] is the name),
+ * checks the operands and runs it; then frees the options object. Returns the exit status:
+ * 0 after --help, 2 after a usage error (said on stderr), else run's. */
+int cli_main(const cli_command *cmd, int argc, char **argv, void *ctx);
+
+/* Prints the help of cmd. */
+void cli_help(const cli_command *cmd, FILE *f);
+
+/* The value of an enumerated option: 1 for its first choice, 2 for the next, ...; exits with
+ * a usage error naming the choices for anything else. */
+int cli_choice(const cli_option *opt, const char *val);
+/* An unsigned integer value at most max; exits with a usage error when it is not one. */
+unsigned long cli_ulong(const cli_option *opt, const char *val, unsigned long max);
+
+/* ---- Durable runs of `feat image` and `feat text` (run.c) --------------------------------- */
+
+/* After the options: catches SIGINT and SIGTERM (a run then stops after its current part)
+ * and applies --threads. Returns 0, or 1 after saying why. */
+int cli_start(const cli_common *c);
+
+typedef struct cli_job {
+    const char *item, *items; /* "image", "images" */
+    int number_items;         /* a failed item is reported as "ITEM N: message" */
+    char *const *labels;      /* the inputs as the rows table names them */
+    size_t n, dim;            /* inputs, row width */
+    /* Rows [first, first + n) of the inputs; NULL after saying why on stderr. */
+    feat_result *(*extract)(void *ctx, size_t first, size_t n);
+    void *ctx;
+} cli_job;
+
+/* Extracts all inputs of job part by part into common->output (resuming with --resume),
+ * reporting each failed item and the progress, then joins the parts. Returns the exit status:
+ * 0; 1 when nothing could be processed or a part could not be extracted or written; 130 when
+ * interrupted (the parts stay for --resume). */
+int cli_run(const cli_job *job, const cli_common *common);
 
 /* Durable result output (tools/feat/output.c). Each batch of rows is written as a complete
  * part, OUT.parts/part-<first row>.rows.tsv then .npy, each fsynced and renamed into place,
@@ -51,21 +228,8 @@ void out_suspend(out_writer *w);
  * FEAT_PROGRESS=1). */
 void progress(const char *what, size_t done, size_t total, size_t failed, int final);
 
-/* Parses an unsigned integer option value; exits with a usage error when it is not one. */
-unsigned long parse_ulong(const char *opt, const char *val, unsigned long max);
-
-/* Parses --precision ("fp32" or "bf16"); exits with a usage error for anything else. */
-feat_precision parse_precision(const char *val);
-
 /* Says on stderr which OPENBLAS_CORETYPE to set when OpenBLAS fell back to its generic
  * kernels on a CPU it does not know (blas_core.c). */
 void cli_check_blas_core(void);
-
-int cmd_layers(int argc, char **argv);
-int cmd_image(int argc, char **argv);
-int cmd_preprocess(int argc, char **argv);
-int cmd_text(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv);
-int cmd_merge(int argc, char **argv);
 
 #endif

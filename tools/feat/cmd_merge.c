@@ -4,14 +4,29 @@
 
 #include "core/npy.h"
 
-#include <getopt.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const cli_option options[] = {
+    CLI_REQUIRED(CLI_OUTPUT, "the merged rows (and OUT.rows.tsv, their table)"),
+    CLI_SHARED(CLI_HELP, NULL),
+    {0},
+};
 
 typedef struct shard {
     FILE *npy, *tsv;
     size_t rows, cols;
 } shard;
+
+typedef struct merge {
+    shard *s;
+    int n;
+    size_t total;         /* rows of all shards */
+    feat_npy_writer *npy; /* the output */
+    char *tsv_path, *tsv_tmp;
+    FILE *tsv;
+} merge;
 
 static char *tsv_of(const char *npy)
 {
@@ -23,112 +38,158 @@ static char *tsv_of(const char *npy)
     return s;
 }
 
-int cmd_merge(int argc, char **argv)
+/* Opens shard i (path p) and checks it against the ones before; returns -1 after saying why. */
+static int open_shard(merge *m, int i, const char *p, const char *first)
 {
-    static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0}};
-    const char *output = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (c == 'o')
-            output = optarg;
-        else if (c == 'h') {
-            printf("usage: feat merge -o OUT.npy SHARD_0.npy ... SHARD_N-1.npy\n"
-                   "Joins the outputs of 'feat image|text --shard I/N' (given in order I = 0..N-1) into\n"
-                   "input order, with their rows tables joined into OUT.rows.tsv.\n");
-            return 0;
-        } else
-            return 2;
-    }
-    int n = argc - optind;
-    if (!output || n < 1) {
-        fprintf(stderr, "usage: feat merge -o OUT.npy SHARD_0.npy ... SHARD_N-1.npy\n");
-        return 2;
-    }
-    shard *s = calloc((size_t)n, sizeof *s);
-    if (!s)
-        return 1;
+    shard *s = &m->s[i];
     feat_error err = {0};
-    size_t total = 0;
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        const char *p = argv[optind + i];
-        char *t = tsv_of(p);
-        s[i].npy = fopen(p, "rb");
-        s[i].tsv = t ? fopen(t, "r") : NULL;
-        if (!s[i].npy || !s[i].tsv) {
-            fprintf(stderr, "feat: cannot open %s and %s\n", p, t ? t : "its rows table");
-            rc = 1;
-        } else if (feat_npy_read_header(s[i].npy, &s[i].rows, &s[i].cols, &err) != FEAT_OK) {
-            fprintf(stderr, "feat: %s: %s\n", p, err.msg);
-            rc = 1;
-        } else if (s[i].cols != s[0].cols) {
-            fprintf(stderr, "feat: %s has %zu columns, %s has %zu\n", p, s[i].cols, argv[optind], s[0].cols);
-            rc = 1;
-        }
-        free(t);
-        total += s[i].rows;
-        /* Shard I has ceil((total - I) / N) rows: sizes may differ by one, decreasing. */
-        if (!rc && i && (s[i].rows > s[i - 1].rows || s[i - 1].rows - s[i].rows > 1)) {
-            fprintf(stderr, "feat: shard sizes do not fit the --shard I/N pattern (%s has %zu rows after %zu); "
-                            "give the shards in order 0..N-1\n", p, s[i].rows, s[i - 1].rows);
-            rc = 1;
-        }
-    }
-    feat_npy_writer *w = NULL;
-    char *out_tsv = tsv_of(output), *tmp_tsv = out_tsv ? malloc(strlen(out_tsv) + 9) : NULL;
-    FILE *tsv = NULL;
-    if (!rc) {
-        sprintf(tmp_tsv, "%s.partial", out_tsv);
-        tsv = fopen(tmp_tsv, "w");
-        if (!tsv || feat_npy_open(output, s[0].cols, &w, &err) != FEAT_OK) {
-            fprintf(stderr, "feat: cannot write %s: %s\n", tsv ? output : tmp_tsv, err.msg);
-            rc = 1;
-        }
-    }
-    float *row = !rc ? malloc((s[0].cols ? s[0].cols : 1) * sizeof *row) : NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    if (!rc) {
-        fprintf(tsv, "row\tstatus\tinput\tmessage\n");
-        for (int i = 0; i < n && !rc; i++)
-            if (getline(&line, &cap, s[i].tsv) < 0)
-                rc = 1; /* header */
-    }
-    for (size_t k = 0; k < total && !rc; k++) {
-        shard *sh = &s[k % (size_t)n];
-        ssize_t len = getline(&line, &cap, sh->tsv);
-        char *tab = len > 0 ? strchr(line, '\t') : NULL;
-        if (!row || fread(row, sizeof *row, sh->cols, sh->npy) != sh->cols || !tab ||
-            feat_npy_append(w, row, 1, &err) != FEAT_OK) {
-            fprintf(stderr, "feat: shard %zu is shorter than its header says, or unreadable\n", k % (size_t)n);
-            rc = 1;
-            break;
-        }
-        if (strtoul(line, NULL, 10) != k) {
-            fprintf(stderr, "feat: row %zu of the merge comes from a shard row numbered %lu: give the shards of one "
-                            "run in order 0..N-1\n", k, strtoul(line, NULL, 10));
-            rc = 1;
-            break;
-        }
-        fputs(line, tsv);
-    }
-    if (!rc && fclose(tsv) == 0 && rename(tmp_tsv, out_tsv) == 0 && feat_npy_close(w, &err) == FEAT_OK) {
-        fprintf(stderr, "feat: merged %zu rows from %d shards into %s\n", total, n, output);
-    } else {
-        if (w)
-            feat_npy_abort(w);
-        rc = 1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (s[i].npy)
-            fclose(s[i].npy);
-        if (s[i].tsv)
-            fclose(s[i].tsv);
-    }
-    free(s);
-    free(row);
-    free(line);
-    free(out_tsv);
-    free(tmp_tsv);
+    char *t = tsv_of(p);
+    s->npy = fopen(p, "rb");
+    s->tsv = t ? fopen(t, "r") : NULL;
+    int rc = -1;
+    if (!s->npy || !s->tsv)
+        fprintf(stderr, "feat: cannot open %s and %s\n", p, t ? t : "its rows table");
+    else if (feat_npy_read_header(s->npy, &s->rows, &s->cols, &err) != FEAT_OK)
+        fprintf(stderr, "feat: %s: %s\n", p, err.msg);
+    else if (s->cols != m->s[0].cols)
+        fprintf(stderr, "feat: %s has %zu columns, %s has %zu\n", p, s->cols, first, m->s[0].cols);
+    /* Shard I has ceil((total - I) / N) rows: sizes may differ by one, decreasing. */
+    else if (i && (s->rows > s[-1].rows || s[-1].rows - s->rows > 1))
+        fprintf(stderr,
+                "feat: shard sizes do not fit the --shard I/N pattern (%s has %zu rows after %zu); "
+                "give the shards in order 0..N-1\n",
+                p, s->rows, s[-1].rows);
+    else
+        rc = 0;
+    free(t);
+    m->total += s->rows;
     return rc;
 }
+
+/* Opens the output files and writes the table's header; returns -1 after saying why. */
+static int open_output(merge *m, const char *output)
+{
+    feat_error err = {0};
+    m->tsv_path = tsv_of(output);
+    m->tsv_tmp = m->tsv_path ? malloc(strlen(m->tsv_path) + sizeof ".partial") : NULL;
+    if (!m->tsv_tmp)
+        return -1;
+    sprintf(m->tsv_tmp, "%s.partial", m->tsv_path);
+    m->tsv = fopen(m->tsv_tmp, "w");
+    if (!m->tsv || feat_npy_open(output, m->s[0].cols, &m->npy, &err) != FEAT_OK) {
+        fprintf(stderr, "feat: cannot write %s: %s\n", m->tsv ? output : m->tsv_tmp, err.msg);
+        return -1;
+    }
+    fprintf(m->tsv, "row\tstatus\tinput\tmessage\n");
+    return 0;
+}
+
+/* Copies the rows in input order, checking each table's row numbers; returns -1 after saying
+ * what is wrong. */
+static int copy_rows(merge *m)
+{
+    feat_error err = {0};
+    float *row = malloc((m->s[0].cols ? m->s[0].cols : 1) * sizeof *row);
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = row ? 0 : -1;
+    for (int i = 0; i < m->n && !rc; i++)
+        if (getline(&line, &cap, m->s[i].tsv) < 0)
+            rc = -1; /* header */
+    for (size_t k = 0; k < m->total && !rc; k++) {
+        shard *sh = &m->s[k % (size_t)m->n];
+        ssize_t len = getline(&line, &cap, sh->tsv);
+        char *tab = len > 0 ? strchr(line, '\t') : NULL;
+        if (fread(row, sizeof *row, sh->cols, sh->npy) != sh->cols || !tab ||
+            feat_npy_append(m->npy, row, 1, &err) != FEAT_OK) {
+            fprintf(stderr, "feat: shard %zu is shorter than its header says, or unreadable\n", k % (size_t)m->n);
+            rc = -1;
+        } else if (strtoul(line, NULL, 10) != k) {
+            fprintf(stderr,
+                    "feat: row %zu of the merge comes from a shard row numbered %lu: give the shards of one "
+                    "run in order 0..N-1\n",
+                    k, strtoul(line, NULL, 10));
+            rc = -1;
+        } else {
+            fputs(line, m->tsv);
+        }
+    }
+    free(row);
+    free(line);
+    return rc;
+}
+
+/* Puts the table and then the .npy into place; returns -1 after saying why. */
+static int finish_output(merge *m)
+{
+    feat_error err = {0};
+    FILE *tsv = m->tsv;
+    m->tsv = NULL;
+    if (fclose(tsv) != 0 || rename(m->tsv_tmp, m->tsv_path) != 0) {
+        fprintf(stderr, "feat: cannot write %s: %s\n", m->tsv_path, strerror(errno));
+        return -1;
+    }
+    feat_npy_writer *npy = m->npy;
+    m->npy = NULL;
+    if (feat_npy_close(npy, &err) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Merges the shards in files into output; returns 0, or -1 after saying why. */
+static int merge_shards(merge *m, const char *output, char **files)
+{
+    int rc = 0;
+    for (int i = 0; i < m->n && !rc; i++)
+        rc = open_shard(m, i, files[i], files[0]);
+    if (!rc)
+        rc = open_output(m, output);
+    if (!rc)
+        rc = copy_rows(m);
+    if (!rc)
+        rc = finish_output(m);
+    if (!rc)
+        fprintf(stderr, "feat: merged %zu rows from %d shards into %s\n", m->total, m->n, output);
+    return rc;
+}
+
+/* Closes what run left open; an unfinished output is removed. */
+static void merge_free(merge *m)
+{
+    for (int i = 0; m->s && i < m->n; i++) {
+        if (m->s[i].npy)
+            fclose(m->s[i].npy);
+        if (m->s[i].tsv)
+            fclose(m->s[i].tsv);
+    }
+    if (m->tsv) {
+        fclose(m->tsv);
+        remove(m->tsv_tmp);
+    }
+    feat_npy_abort(m->npy);
+    free(m->s);
+    free(m->tsv_path);
+    free(m->tsv_tmp);
+}
+
+/* Merges the shards into -o; returns the exit status. */
+static int run(char **files, int n, cli_common *c, void *unused)
+{
+    (void)unused;
+    merge m = {.n = n, .s = calloc((size_t)n, sizeof *m.s)};
+    int rc = m.s ? merge_shards(&m, c->output, files) : -1;
+    merge_free(&m);
+    return rc ? 1 : 0;
+}
+
+static const cli_command command = {
+    .usage = "merge -o OUT.npy SHARD_0.npy ... SHARD_N-1.npy",
+    .about = "Joins the outputs of 'feat image|text --shard I/N' (given in order I = 0..N-1) into\n"
+             "input order, with their rows tables joined into OUT.rows.tsv.\n",
+    .options = options,
+    .operands = CLI_SOME_OPERANDS,
+    .run = run};
+
+int cmd_merge(int argc, char **argv) { return cli_main(&command, argc, argv, NULL); }

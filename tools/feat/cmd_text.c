@@ -1,236 +1,181 @@
+/* feat text: features of text lines, written durably (run.c). */
 #include "cli.h"
 
-#include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { interrupted = sig; }
+#define PART_SIZE 256
 
-static const char text_help[] =
-    "usage: feat text --model M [options] -o OUT.npy [--input FILE | < lines]\n"
-    "One row per input line (UTF-8; a line is cut at a NUL byte). With --pair each line is\n"
-    "'A<TAB>B'. Writes OUT.npy (float32; NaN rows for lines that failed) and OUT.rows.tsv,\n"
-    "whose input column names each line as 'line N #DIGEST' (FNV-1a of its bytes).\n"
-    "options:\n"
-    "  --model M          TorchScript text model (side-car M.json names the vocab)\n"
-    "  --vocab V          vocab.txt (default: the side-car's)\n"
-    "  --taps SPEC        e.g. 'encoder.layer.-1:mean' (default: [CLS] of the last layer)\n"
-    "  --fusion concat|mean\n"
-    "  --max-length N     tokens per sequence (default: the model's)\n"
-    "  --stride N         long texts: windows overlapping by N tokens instead of truncation\n"
-    "  --window-pooling mean|max|first\n"
-    "  --cased            do not lowercase (and do not strip accents)\n"
-    "  --replace-invalid  replace invalid UTF-8 with U+FFFD instead of failing the line\n"
-    "  --batch-size N     sequences per forward pass (default 16)\n"
-    "  --threads N        inference threads\n"
-    "  --device D         cpu or cuda:N\n"
-    "  --precision P      fp32 (default) or bf16 (opt-in; slower on CPUs without bf16)\n"
-    "  --shard I/N        process only lines i with i %% N == I\n"
-    "  --pair             lines are tab-separated sentence pairs\n"
-    "  --resume           go on from the parts of an interrupted run (OUT.parts/)\n"
-    "  --part-size N      lines per durable part written to OUT.parts/ (default 256)\n"
-    "  -o, --output OUT.npy\n";
+enum { OPT_MAX_LENGTH = CLI_OWN, OPT_STRIDE, OPT_WINDOW_POOLING, OPT_INPUT };
+
+static const char *const window_poolings[] = {"mean", "max", "first", NULL};
+
+static const cli_option options[] = {
+    CLI_REQUIRED(CLI_MODEL, "TorchScript text model (side-car M.json names the vocab)"),
+    CLI_SHARED(CLI_VOCAB, NULL),
+    CLI_SHARED(CLI_TAPS, "e.g. 'encoder.layer.-1:mean' (default: [CLS] of the last layer)"),
+    CLI_SHARED(CLI_FUSION, NULL),
+    CLI_VALUE("max-length", OPT_MAX_LENGTH, "N", "tokens per sequence (default: the model's)"),
+    CLI_VALUE("stride", OPT_STRIDE, "N", "long texts: windows overlapping by N tokens instead of truncation"),
+    CLI_CHOICE("window-pooling", OPT_WINDOW_POOLING, window_poolings,
+               "how the windows of a long text become one row (default mean)"),
+    CLI_SHARED(CLI_CASED, NULL),
+    CLI_SHARED(CLI_REPLACE_INVALID, NULL),
+    CLI_SHARED(CLI_BATCH_SIZE, "sequences per forward pass (default 16)"),
+    CLI_SHARED(CLI_THREADS, NULL),
+    CLI_SHARED(CLI_DEVICE, NULL),
+    CLI_SHARED(CLI_PRECISION, NULL),
+    CLI_SHARED(CLI_SHARD, "process only lines i with i % N == I (job arrays)"),
+    CLI_SHARED(CLI_PAIR, NULL),
+    CLI_VALUE("input", OPT_INPUT, "FILE", "read the lines from FILE (default: standard input)"),
+    CLI_SHARED(CLI_RESUME, NULL),
+    CLI_SHARED(CLI_PART_SIZE, "lines per durable part written to OUT.parts/ (default " CLI_STR(PART_SIZE) ")"),
+    CLI_REQUIRED(CLI_OUTPUT, NULL),
+    CLI_SHARED(CLI_HELP, NULL),
+    {0},
+};
+
+typedef struct text_job {
+    const char *input;
+    strlist lines, labels;
+    char **second; /* with --pair: the part of each line after its first tab */
+    feat_text_extractor *ex;
+} text_job;
+
+static feat_status text_option(const cli_option *opt, const char *val, cli_common *c, void *ctx)
+{
+    feat_text_options *o = c->opts;
+    switch (opt->key) {
+    case OPT_MAX_LENGTH: return feat_text_options_set_max_length(o, (uint32_t)cli_ulong(opt, val, 1 << 20));
+    case OPT_STRIDE: return feat_text_options_set_window_stride(o, (uint32_t)cli_ulong(opt, val, 1 << 20));
+    case OPT_WINDOW_POOLING: return feat_text_options_set_window_pooling(o, (feat_window_pooling)cli_choice(opt, val));
+    case OPT_INPUT: ((text_job *)ctx)->input = val; return FEAT_OK;
+    default: abort(); /* a row of the table without a case here */
+    }
+}
+
+/* This shard's lines of --input or standard input. */
+static int read_input(text_job *j, const cli_common *c)
+{
+    FILE *in = j->input ? fopen(j->input, "rb") : stdin;
+    if (!in) {
+        perror(j->input);
+        return -1;
+    }
+    strlist all = {0};
+    int bad = read_lines(in, &all);
+    if (j->input)
+        fclose(in);
+    if (bad) {
+        fprintf(stderr, "feat: cannot read %s\n", j->input ? j->input : "standard input");
+        strlist_free(&all);
+        return -1;
+    }
+    if (strlist_take_shard(&all, c->shard_i, c->shard_n, &j->lines)) {
+        fprintf(stderr, "feat: out of memory reading the input\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Pairs: splits each line at its first tab, keeping both halves as separate strings. */
+static int split_pairs(text_job *j)
+{
+    j->second = calloc(j->lines.n ? j->lines.n : 1, sizeof *j->second);
+    if (!j->second)
+        return -1;
+    for (size_t i = 0; i < j->lines.n; i++) {
+        char *tab = strchr(j->lines.v[i], '\t');
+        if (tab)
+            *tab = '\0';
+        j->second[i] = tab ? tab + 1 : j->lines.v[i] + strlen(j->lines.v[i]);
+    }
+    return 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (const unsigned char *b = (const unsigned char *)s; *b; b++)
+        h = (h ^ *b) * 1099511628211ull;
+    return h;
+}
+
+/* The rows table names each line by its number in the input and a digest of its bytes (the
+ * text itself may be huge or not UTF-8); --resume checks both. */
+static int make_labels(text_job *j, const cli_common *c)
+{
+    for (size_t i = 0; i < j->lines.n; i++) {
+        uint64_t h = fnv1a(1469598103934665603ull, j->lines.v[i]);
+        if (j->second)
+            h = fnv1a(h, j->second[i]);
+        char label[64];
+        snprintf(label, sizeof label, "line %zu #%016llx", (i * c->shard_n + c->shard_i) + 1, (unsigned long long)h);
+        if (strlist_push(&j->labels, label))
+            return -1;
+    }
+    return 0;
+}
+
+/* The loaded extractor in j->ex; returns -1 after saying why. */
+static int load(text_job *j, const cli_common *c)
+{
+    if (feat_text_extractor_new(&j->ex) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", feat_last_error());
+        return -1;
+    }
+    if (feat_text_extractor_load(j->ex, c->model, c->vocab, c->opts) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", feat_text_extractor_last_error(j->ex));
+        return -1;
+    }
+    cli_check_blas_core(); /* text models spend their time in BLAS */
+    return 0;
+}
+
+static feat_result *extract(void *ctx, size_t first, size_t n)
+{
+    text_job *j = ctx;
+    const char *const *a = (const char *const *)j->lines.v + first;
+    feat_result *r;
+    feat_status st = j->second ? feat_text_extractor_extract_pairs(j->ex, a, NULL,
+                                                                   (const char *const *)j->second + first, NULL, n, &r)
+                               : feat_text_extractor_extract(j->ex, a, NULL, n, &r);
+    if (st == FEAT_OK)
+        return r;
+    fprintf(stderr, "feat: %s\n", feat_text_extractor_last_error(j->ex));
+    return NULL;
+}
+
+/* Reads the lines, loads the model and runs; returns the exit status. */
+static int run(char **operands, int n, cli_common *c, void *ctx)
+{
+    (void)operands;
+    (void)n;
+    text_job *j = ctx;
+    int rc = 1;
+    if (!cli_start(c) && !read_input(j, c) && !(c->pair && split_pairs(j)) && !load(j, c) && !make_labels(j, c)) {
+        cli_job job = {"line", "lines", 1, j->labels.v, j->labels.n, feat_text_extractor_dim(j->ex), extract, j};
+        rc = cli_run(&job, c);
+    }
+    feat_text_extractor_free(j->ex);
+    free(j->second);
+    strlist_free(&j->lines);
+    strlist_free(&j->labels);
+    return rc;
+}
+
+static const cli_command command = {
+    .usage = "text --model M [options] -o OUT.npy [--input FILE | < lines]",
+    .about = "One row per input line (UTF-8; a line is cut at a NUL byte). With --pair each line is\n"
+             "'A<TAB>B'. Writes OUT.npy (float32; NaN rows for lines that failed) and OUT.rows.tsv,\n"
+             "whose input column names each line as 'line N #DIGEST' (FNV-1a of its bytes).\n",
+    .options = options,
+    .type = &cli_text_options,
+    .part_size = PART_SIZE,
+    .own = text_option,
+    .run = run};
 
 int cmd_text(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},      {"vocab", required_argument, 0, 'v'},
-        {"taps", required_argument, 0, 't'},       {"fusion", required_argument, 0, 'F'},
-        {"max-length", required_argument, 0, 'L'}, {"stride", required_argument, 0, 'S'},
-        {"window-pooling", required_argument, 0, 'W'}, {"cased", no_argument, 0, 'C'},
-        {"replace-invalid", no_argument, 0, 'R'},  {"batch-size", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 'j'},    {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, 'X'},
-        {"shard", required_argument, 0, 's'},      {"pair", no_argument, 0, 'P'},
-        {"input", required_argument, 0, 'i'},      {"output", required_argument, 0, 'o'},
-        {"resume", no_argument, 0, 'U'}, {"part-size", required_argument, 0, 'Z'}, {"help", no_argument, 0, 'h'},             {0}};
-    const char *model = NULL, *vocab = NULL, *output = NULL, *input = NULL;
-    size_t shard_i = 0, shard_n = 1;
-    int resume = 0;
-    size_t chunk = 256;
-    long threads = -1;
-    int pair = 0;
-    feat_text_options *o;
-    if (feat_text_options_new(&o) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", feat_last_error());
-        return 1;
-    }
-    feat_status st = FEAT_OK;
-    int c;
-    while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 'v': vocab = optarg; break;
-        case 'o': output = optarg; break;
-        case 'i': input = optarg; break;
-        case 't': st = feat_text_options_set_taps(o, optarg); break;
-        case 'F':
-            st = strcmp(optarg, "concat") == 0 ? feat_text_options_set_fusion(o, FEAT_FUSION_CONCAT)
-                 : strcmp(optarg, "mean") == 0 ? feat_text_options_set_fusion(o, FEAT_FUSION_MEAN)
-                                               : (fprintf(stderr, "feat: unknown fusion '%s'\n", optarg), -100);
-            break;
-        case 'L': st = feat_text_options_set_max_length(o, (uint32_t)parse_ulong("--max-length", optarg, 1 << 20)); break;
-        case 'S': st = feat_text_options_set_window_stride(o, (uint32_t)parse_ulong("--stride", optarg, 1 << 20)); break;
-        case 'W':
-            st = strcmp(optarg, "mean") == 0    ? feat_text_options_set_window_pooling(o, FEAT_WINDOW_MEAN)
-                 : strcmp(optarg, "max") == 0   ? feat_text_options_set_window_pooling(o, FEAT_WINDOW_MAX)
-                 : strcmp(optarg, "first") == 0 ? feat_text_options_set_window_pooling(o, FEAT_WINDOW_FIRST)
-                                                : (fprintf(stderr, "feat: unknown window pooling '%s'\n", optarg), -100);
-            break;
-        case 'C':
-            st = feat_text_options_set_lowercase(o, FEAT_TRISTATE_OFF);
-            if (st == FEAT_OK)
-                st = feat_text_options_set_strip_accents(o, FEAT_TRISTATE_OFF);
-            break;
-        case 'R': st = feat_text_options_set_utf8_policy(o, FEAT_UTF8_REPLACE); break;
-        case 'b': st = feat_text_options_set_batch_size(o, (uint32_t)parse_ulong("--batch-size", optarg, 4096)); break;
-        case 'j': threads = (long)parse_ulong("--threads", optarg, 1024); break;
-        case 'd': st = feat_text_options_set_device(o, optarg); break;
-        case 'X': st = feat_text_options_set_precision(o, parse_precision(optarg)); break;
-        case 'P': pair = 1; break;
-        case 's':
-            if (parse_shard(optarg, &shard_i, &shard_n)) {
-                fprintf(stderr, "feat: --shard expects I/N with 0 <= I < N, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'U': resume = 1; break;
-        case 'Z': chunk = parse_ulong("--part-size", optarg, 1 << 20); if (!chunk) chunk = 256; break;
-        case 'h': fputs(text_help, stdout); return 0;
-        default: return 2;
-        }
-        if (st != FEAT_OK) {
-            fprintf(stderr, "feat: %s\n", feat_last_error());
-            return 2;
-        }
-    }
-    if (!model || !output || optind != argc) {
-        fputs(text_help, stderr);
-        return 2;
-    }
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
-    if (threads >= 0 && feat_global_set_threads((int32_t)threads) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", feat_last_error());
-        return 1;
-    }
-    FILE *in = input ? fopen(input, "rb") : stdin;
-    if (!in) {
-        perror(input);
-        return 1;
-    }
-    strlist all = {0}, lines = {0};
-    if (read_lines(in, &all)) {
-        fprintf(stderr, "feat: cannot read %s\n", input ? input : "standard input");
-        return 1;
-    }
-    if (input)
-        fclose(in);
-    for (size_t i = 0; i < all.n; i++)
-        if (i % shard_n == shard_i && strlist_push(&lines, all.v[i]))
-            return 1;
-    strlist_free(&all);
-    /* Pairs: split each line at its first tab, keeping both halves as separate strings. */
-    char **second = NULL;
-    if (pair) {
-        second = calloc(lines.n ? lines.n : 1, sizeof *second);
-        if (!second)
-            return 1;
-        for (size_t i = 0; i < lines.n; i++) {
-            char *tab = strchr(lines.v[i], '\t');
-            if (tab) {
-                *tab = '\0';
-                second[i] = tab + 1;
-            } else {
-                second[i] = lines.v[i] + strlen(lines.v[i]);
-            }
-        }
-    }
-
-    feat_text_extractor *ex;
-    if (feat_text_extractor_new(&ex) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", feat_last_error());
-        return 1;
-    }
-    if (feat_text_extractor_load(ex, model, vocab, o) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", feat_text_extractor_last_error(ex));
-        feat_text_extractor_free(ex);
-        return 1;
-    }
-    cli_check_blas_core(); /* text models spend their time in BLAS */
-    feat_text_options_free(o);
-    /* The rows table names each line by its number in the input and a digest of its bytes (the
-     * text itself may be huge or not UTF-8); --resume checks both. */
-    strlist labels = {0};
-    for (size_t i = 0; i < lines.n; i++) {
-        char label[64];
-        uint64_t h = 1469598103934665603ull; /* FNV-1a */
-        for (const unsigned char *b = (const unsigned char *)lines.v[i]; *b; b++)
-            h = (h ^ *b) * 1099511628211ull;
-        if (second)
-            for (const unsigned char *b = (const unsigned char *)second[i]; *b; b++)
-                h = (h ^ *b) * 1099511628211ull;
-        snprintf(label, sizeof label, "line %zu #%016llx", (i * shard_n + shard_i) + 1, (unsigned long long)h);
-        if (strlist_push(&labels, label))
-            return 1;
-    }
-    size_t done = 0;
-    out_writer *w = out_open(output, feat_text_extractor_dim(ex), labels.v, labels.n, shard_i, shard_n, resume,
-                             &done);
-    if (!w)
-        return 1;
-    if (done)
-        fprintf(stderr, "feat: resuming after line %zu of %zu\n", done, lines.n);
-    size_t failed = 0;
-    int rc = 0;
-    while (done < lines.n && !interrupted) {
-        size_t n = lines.n - done < chunk ? lines.n - done : chunk;
-        feat_result *r;
-        feat_status xs = pair ? feat_text_extractor_extract_pairs(ex, (const char *const *)lines.v + done, NULL,
-                                                                  (const char *const *)second + done, NULL, n, &r)
-                              : feat_text_extractor_extract(ex, (const char *const *)lines.v + done, NULL, n, &r);
-        if (xs != FEAT_OK) {
-            fprintf(stderr, "feat: %s\n", feat_text_extractor_last_error(ex));
-            rc = 1;
-            break;
-        }
-        for (size_t i = 0; i < n; i++)
-            if (feat_result_item_status(r, i) != FEAT_OK) {
-                fprintf(stderr, "feat: line %zu: %s\n", done + i + 1, feat_result_item_error(r, i));
-                failed++;
-            }
-        int bad = out_append(w, r, labels.v + done, n);
-        feat_result_free(r);
-        if (bad) {
-            rc = 1;
-            break;
-        }
-        done += n;
-        progress("lines", done, lines.n, failed, 0);
-    }
-    progress("lines", done, lines.n, failed, 1);
-    if (rc || interrupted) {
-        out_suspend(w);
-        if (interrupted && !rc) {
-            fprintf(stderr, "feat: interrupted after %zu of %zu lines; rerun with --resume to go on\n", done,
-                    lines.n);
-            rc = 130;
-        }
-    } else {
-        size_t n_rows, n_failed;
-        if (out_finish(w, &n_rows, &n_failed)) {
-            rc = 1;
-        } else {
-            fprintf(stderr, "feat: %zu of %zu lines done, %zu failed; wrote %s\n", n_rows - n_failed, n_rows,
-                    n_failed, output);
-            if (n_rows == n_failed)
-                rc = 1; /* nothing could be processed */
-        }
-    }
-    feat_text_extractor_free(ex);
-    free(second);
-    strlist_free(&lines);
-    strlist_free(&labels);
-    return rc;
+    text_job j = {0};
+    return cli_main(&command, argc, argv, &j);
 }

@@ -4,21 +4,42 @@
 #include <stdio.h>
 #include <string.h>
 
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *args, *summary;
+} command;
+
+/* The table of FEAT_COMMANDS (cli.h): dispatch and `feat --help` both read it. */
+static const command commands[] = {
+#define ROW(name, args, summary) {#name, cmd_##name, args, summary},
+    FEAT_COMMANDS(ROW)
+#undef ROW
+};
+#define N_COMMANDS (sizeof commands / sizeof *commands)
+
+int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("libfeat %s (ABI %d)\n", feat_version_string(), (int)feat_abi_version());
+    return 0;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: feat COMMAND [options]\n"
-            "\n"
-            "commands:\n"
-            "  layers MODEL [--size N]              list tappable layers with output shapes\n"
-            "  image --model M -o OUT.npy INPUTS... image features of files and directories\n"
-            "  text --model M -o OUT.npy [< lines]  text features, one row per input line\n"
-            "  tokenize --vocab V [< lines]         WordPiece ids, one line per input line\n"
-            "  preprocess -o OUT.npy FILES...       the preprocessed input tensors (N, 3, H, W)\n"
-            "  merge -o OUT.npy SHARDS...           join --shard I/N outputs in input order\n"
-            "  version                              library version and ABI\n"
-            "\n"
-            "'feat COMMAND --help' describes each command's options.\n");
+    /* "  NAME ARGS", then the summaries in one column two spaces after the widest */
+    int col = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        int w = (int)(2 + strlen(commands[i].name) + 1 + strlen(commands[i].args) + 2);
+        col = w > col ? w : col;
+    }
+    fprintf(f, "usage: feat COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        int w = fprintf(f, "  %s %s", commands[i].name, commands[i].args);
+        fprintf(f, "%*s%s\n", col - w, "", commands[i].summary);
+    }
+    fprintf(f, "\n'feat COMMAND --help' describes each command's options.\n");
 }
 
 int main(int argc, char **argv)
@@ -28,26 +49,15 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "layers") == 0)
-        return cmd_layers(argc - 1, argv + 1);
-    if (strcmp(cmd, "image") == 0)
-        return cmd_image(argc - 1, argv + 1);
-    if (strcmp(cmd, "text") == 0)
-        return cmd_text(argc - 1, argv + 1);
-    if (strcmp(cmd, "tokenize") == 0)
-        return cmd_tokenize(argc - 1, argv + 1);
-    if (strcmp(cmd, "preprocess") == 0)
-        return cmd_preprocess(argc - 1, argv + 1);
-    if (strcmp(cmd, "merge") == 0)
-        return cmd_merge(argc - 1, argv + 1);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("libfeat %s (ABI %d)\n", feat_version_string(), (int)feat_abi_version());
-        return 0;
-    }
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "--version") == 0)
+        cmd = "version";
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "feat: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -128,16 +128,21 @@ int walk_inputs(char **args, int n, strlist *files, strlist *errors)
     return 0;
 }
 
+ssize_t read_line(FILE *f, char **line, size_t *cap)
+{
+    ssize_t len = getline(line, cap, f);
+    if (len > 0 && (*line)[len - 1] == '\n')
+        (*line)[--len] = '\0';
+    if (len > 0 && (*line)[len - 1] == '\r')
+        (*line)[--len] = '\0';
+    return len;
+}
+
 int read_lines(FILE *f, strlist *lines)
 {
     char *line = NULL;
     size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        if (len && line[len - 1] == '\n')
-            line[--len] = '\0';
-        if (len && line[len - 1] == '\r')
-            line[--len] = '\0';
+    while (read_line(f, &line, &cap) >= 0) {
         /* Keep embedded NULs out of C strings: a line is cut at its first NUL byte, and the
          * tokenizer sees the same text through every API. */
         if (strlist_push(lines, line)) {
@@ -149,31 +154,13 @@ int read_lines(FILE *f, strlist *lines)
     return ferror(f) ? -1 : 0;
 }
 
-int parse_shard(const char *s, size_t *index, size_t *count)
+int strlist_take_shard(strlist *all, size_t index, size_t n, strlist *shard)
 {
-    char *end;
-    unsigned long i = strtoul(s, &end, 10);
-    if (end == s || *end != '/')
-        return -1;
-    const char *c = end + 1;
-    unsigned long n = strtoul(c, &end, 10);
-    if (end == c || *end || n == 0 || i >= n || n > 1000000)
-        return -1;
-    *index = i;
-    *count = n;
-    return 0;
-}
-
-unsigned long parse_ulong(const char *opt, const char *val, unsigned long max)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = val ? strtoul(val, &end, 10) : 0;
-    if (!val || end == val || *end || errno || val[0] == '-' || v > max) {
-        fprintf(stderr, "feat: %s expects an integer in 0..%lu, got '%s'\n", opt, max, val ? val : "");
-        exit(2);
-    }
-    return v;
+    int rc = 0;
+    for (size_t i = index; i < all->n && rc == 0; i += n)
+        rc = strlist_push(shard, all->v[i]);
+    strlist_free(all);
+    return rc;
 }
 
 void progress(const char *what, size_t done, size_t total, size_t failed, int final)
@@ -197,14 +184,4 @@ void progress(const char *what, size_t done, size_t total, size_t failed, int fi
     double el = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) * 1e-9;
     fprintf(stderr, "feat: %zu/%zu %s, %zu failed, %.1f/s%s", done, total, what, failed,
             el > 0 ? (double)done / el : 0.0, final ? "\n" : "\r");
-}
-
-feat_precision parse_precision(const char *val)
-{
-    if (strcmp(val, "fp32") == 0)
-        return FEAT_PRECISION_FP32;
-    if (strcmp(val, "bf16") == 0)
-        return FEAT_PRECISION_BF16;
-    fprintf(stderr, "feat: --precision expects fp32 or bf16, got '%s'\n", val);
-    exit(2);
 }

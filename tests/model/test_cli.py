@@ -1,0 +1,149 @@
+"""The feat command line itself, no model needed: `feat --help` lists every subcommand, each
+subcommand's --help is aligned and accepts exactly what it lists, and bad option values are
+one clear error line with exit status 2."""
+import re
+import subprocess
+
+import pytest
+
+SUBCOMMANDS = ["layers", "image", "text", "tokenize", "preprocess", "merge", "version"]
+WITH_OPTIONS = [c for c in SUBCOMMANDS if c != "version"]
+OPTION = re.compile(r"^  (?:-\w, |    )--(?P<name>[\w-]+)(?: (?P<arg>\S+))?(?P<gap> +|$)")
+
+
+def feat(feat_cli, *args):
+    return subprocess.run([str(feat_cli), *args], capture_output=True, text=True, timeout=60)
+
+
+def listed_commands(text):
+    body = text.split("commands:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split()[0] for line in body.splitlines()]
+
+
+def help_options(text):
+    """(name, placeholder, description column) of each option in a subcommand's help; the
+    column of an option whose description is on the next line is that line's indent. Also
+    checks that every other line of the options block continues a description there."""
+    lines = text.split("\noptions:\n", 1)[1].splitlines()
+    found, cols = [], set()
+    for i, line in enumerate(lines):
+        m = OPTION.match(line)
+        if m:
+            if m.group("gap"):
+                col = m.end()
+            else:
+                nxt = lines[i + 1]
+                col = len(nxt) - len(nxt.lstrip(" "))
+            found.append((m.group("name"), m.group("arg"), col))
+        else:
+            cols.add(len(line) - len(line.lstrip(" ")))  # a continuation line
+    return found, cols
+
+
+def test_help_lists_every_subcommand(feat_cli):
+    r = feat(feat_cli, "--help")
+    assert r.returncode == 0, r.stderr
+    assert listed_commands(r.stdout) == SUBCOMMANDS
+    summaries = [line for line in r.stdout.split("commands:\n", 1)[1].split("\n\n")[0].splitlines()]
+    starts = {len(line) - len(re.split(r"\s{2,}", line.strip())[-1]) for line in summaries}
+    assert len(starts) == 1, r.stdout  # the summaries start in one column
+    for cmd in listed_commands(r.stdout):
+        assert feat(feat_cli, cmd, "--help").returncode == 0, cmd
+
+
+def test_unknown_command(feat_cli):
+    r = feat(feat_cli, "frobnicate")
+    assert r.returncode == 2
+    assert r.stderr.startswith("feat: unknown command 'frobnicate'\n"), r.stderr
+    assert listed_commands(r.stderr) == SUBCOMMANDS
+    assert feat(feat_cli).returncode == 2
+
+
+@pytest.mark.parametrize("cmd", WITH_OPTIONS)
+def test_subcommand_help_is_aligned(feat_cli, cmd):
+    r = feat(feat_cli, cmd, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "%%" not in r.stdout
+    assert r.stdout.startswith(f"usage: feat {cmd} ")
+    found, continuation = help_options(r.stdout)
+    assert {"help"} <= {name for name, _, _ in found}
+    cols = {col for _, _, col in found}
+    assert len(cols) == 1, r.stdout  # every description starts in the same column
+    assert continuation <= cols, r.stdout  # and wrapped descriptions go on there
+    assert max(map(len, r.stdout.splitlines())) <= 88, r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["image", "text"])
+def test_image_and_text_help_share_the_shared_options(feat_cli, cmd):
+    found, _ = help_options(feat(feat_cli, cmd, "--help").stdout)
+    names = {name for name, _, _ in found}
+    shared = {"model", "taps", "fusion", "batch-size", "threads", "device", "precision", "shard", "resume",
+              "part-size", "output", "help"}
+    assert shared <= names
+
+
+SAMPLE = {"N": "8", "I/N": "0/1", "D": "cpu", "SPEC": "x:gap"}
+
+
+@pytest.mark.parametrize("cmd", WITH_OPTIONS)
+def test_help_lists_what_parses(feat_cli, cmd):
+    """Every listed option, with every listed choice, is accepted (the --help at the end stops
+    the run once they are parsed); an option that is not listed is not."""
+    found, _ = help_options(feat(feat_cli, cmd, "--help").stdout)
+    args = []
+    for name, arg, _ in found:
+        if arg is None:
+            args += [f"--{name}"] if name != "help" else []
+        else:
+            for v in arg.split("|") if "|" in arg else [SAMPLE.get(arg, "x")]:
+                args += [f"--{name}", v]
+    r = feat(feat_cli, cmd, *args, "--help")
+    assert r.returncode == 0 and r.stdout.startswith(f"usage: feat {cmd} "), (args, r.stderr)
+    r = feat(feat_cli, cmd, "--no-such-option")
+    assert r.returncode == 2 and "unrecognized option '--no-such-option'" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("cmd,option,valid", [
+    ("image", "--fusion", "concat or mean"),
+    ("text", "--fusion", "concat or mean"),
+    ("text", "--window-pooling", "mean, max or first"),
+    ("image", "--preset", "torchvision or keras-vgg16"),
+    ("preprocess", "--interpolation", "nearest, bilinear, bicubic or lanczos"),
+    ("tokenize", "--truncation", "longest_first, only_first, only_second or none"),
+    ("text", "--precision", "fp32 or bf16"),
+])
+def test_bad_choice_is_one_clear_line(feat_cli, cmd, option, valid):
+    r = feat(feat_cli, cmd, option, "bogus")
+    assert r.returncode == 2
+    assert r.stderr == f"feat: {option} expects {valid}, got 'bogus'\n"
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("args,words", [
+    (["image", "--threads", "many"], "--threads expects an integer in 0..1024, got 'many'"),
+    (["text", "--part-size", "-1"], "--part-size expects an integer"),
+    (["image", "--shard", "3/2"], "--shard expects I/N with 0 <= I < N, got '3/2'"),
+    (["text", "--shard", "1"], "--shard expects I/N"),
+    (["layers", "--size", "x"], "--size expects an integer in 0..4096"),
+])
+def test_bad_value_is_one_line(feat_cli, args, words):
+    r = feat(feat_cli, *args)
+    assert r.returncode == 2
+    assert len(r.stderr.splitlines()) == 1 and words in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["image", "-o", "x.npy", "dir"],           # no --model
+    ["image", "--model", "m.pt", "dir"],       # no -o
+    ["image", "--model", "m.pt", "-o", "x.npy"],  # no inputs
+    ["text", "--model", "m.pt", "-o", "x.npy", "extra"],
+    ["tokenize"],
+    ["layers"],
+    ["layers", "a", "b"],
+    ["preprocess", "-o", "x.npy"],
+    ["merge", "a.npy"],
+])
+def test_usage_errors_print_the_help(feat_cli, args):
+    r = feat(feat_cli, *args)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"usage: feat {args[0]} ") and "options:" in r.stderr, r.stderr
