@@ -59,6 +59,18 @@ static feat_status configure(feat_extractor_core *c, const void *arg)
     /* The side-car's crop size applies unless the caller chose one. */
     if (!o->crop_w && !o->crop_h && info->crop)
         o->crop_w = o->crop_h = info->crop;
+    /* So do its mean/std, but only under its own preset: they are on that preset's scale. */
+    feat_image_preset own = info->preset != FEAT_PRESET_DEFAULT ? info->preset : FEAT_PRESET_TORCHVISION;
+    if (o->preset == FEAT_PRESET_DEFAULT || o->preset == own) {
+        if (!o->mean_set && info->has_mean) {
+            memcpy(o->mean, info->mean, sizeof o->mean);
+            o->mean_set = 1;
+        }
+        if (!o->std_set && info->has_std) {
+            memcpy(o->std, info->std, sizeof o->std);
+            o->std_set = 1;
+        }
+    }
     return feat_preprocess_resolve(o, info->preset, info->resize, &ex->pp, &c->err);
 }
 
@@ -168,6 +180,11 @@ size_t feat_image_extractor_n_taps(const feat_image_extractor *ex)
 const char *feat_image_extractor_tap(const feat_image_extractor *ex, size_t i)
 {
     return feat_extractor_tap(FEAT_CORE_CONST(ex), i);
+}
+
+size_t feat_image_extractor_tap_dim(const feat_image_extractor *ex, size_t i)
+{
+    return feat_extractor_tap_dim(FEAT_CORE_CONST(ex), i);
 }
 
 void feat_image_extractor_cancel(feat_image_extractor *ex) { feat_extractor_cancel(FEAT_CORE(ex)); }
