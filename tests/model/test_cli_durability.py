@@ -79,13 +79,15 @@ def test_kill_and_resume_equals_uninterrupted(feat_cli, models, images, tmp_path
         if out.exists():  # OUT.npy goes into place last (after OUT.rows.tsv): it marks a finished run
             break
     assert kills >= 2, "the runs finished before they could be killed; the test proves nothing"
-    if not out.exists() or parts.exists():
-        # Not finished, or killed after writing OUT.npy but before its parts were taken away:
-        # --resume finishes either.
+    joined = tmp_path / "out.parts.joined"
+    if not out.exists() or parts.exists() or joined.exists():
+        # Not finished; or killed after writing OUT.npy but before its parts were taken away;
+        # or killed while deleting them after the rename (the next run removes what is left):
+        # --resume finishes each.
         r = subprocess.run(feat_image(feat_cli, model, images, out, "--resume"), capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
     assert_same_output(out, ref)
-    assert not parts.exists() and not (tmp_path / "out.parts.joined").exists()
+    assert not parts.exists() and not joined.exists()
 
 
 def split_into_parts(npy, parts, rows_per_part=3):
