@@ -88,6 +88,7 @@ static feat_status configure(feat_extractor_core *c, const void *arg)
         o->lowercase = info->lowercase;
     if (o->strip_accents == FEAT_TRISTATE_DEFAULT)
         o->strip_accents = info->strip_accents;
+    o->chinese_chars = info->chinese_chars; /* no public setter: the side-car decides */
     if (o->max_length == 0)
         o->max_length = info->max_length;
     if (!vocab_path || !vocab_path[0]) {
