@@ -260,6 +260,20 @@ type handle struct {
 
 var errClosed = &Error{Status: StatusState, Message: "extractor is closed"}
 
+// tapDims is TapDims of either extractor, under the handle's lock: n taps, dim(i) each.
+func (h *handle) tapDims(n func() int, dim func(i int) int) []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.p == nil {
+		return nil
+	}
+	out := make([]int, n())
+	for i := range out {
+		out[i] = dim(i)
+	}
+	return out
+}
+
 func (h *handle) cancelWith(f func(unsafe.Pointer)) {
 	h.cmu.Lock()
 	defer h.cmu.Unlock()
@@ -411,6 +425,12 @@ func (ex *ImageExtractor) Taps() []string {
 		out[i] = C.GoString(C.feat_image_extractor_tap(ex.ptr(), C.size_t(i)))
 	}
 	return out
+}
+
+// TapDims are the pooled lengths of the taps, in tap order (concat fusion: the row's column blocks).
+func (ex *ImageExtractor) TapDims() []int {
+	return ex.h.tapDims(func() int { return int(C.feat_image_extractor_n_taps(ex.ptr())) },
+		func(i int) int { return int(C.feat_image_extractor_tap_dim(ex.ptr(), C.size_t(i))) })
 }
 
 func (ex *ImageExtractor) dimLocked() int { return int(C.feat_image_extractor_dim(ex.ptr())) }

@@ -184,7 +184,8 @@ func TestImageFilesMatchCLI(t *testing.T) {
 	}
 	ref := dataPath("ref", "image.npy")
 	rows, cols, want := readNpy(t, ref)
-	if f.Rows != rows || f.Dim != cols || ex.Dim() != 640 || strings.Join(ex.Taps(), ",") != "layer4:gap,layer2:gmp" {
+	if f.Rows != rows || f.Dim != cols || ex.Dim() != 640 || strings.Join(ex.Taps(), ",") != "layer4:gap,layer2:gmp" ||
+		fmt.Sprint(ex.TapDims()) != "[512 128]" {
 		t.Fatalf("%dx%d vs %dx%d, taps %v", f.Rows, f.Dim, rows, cols, ex.Taps())
 	}
 	assertSame(t, f.Data, want)

@@ -104,6 +104,12 @@ func (ex *TextExtractor) Taps() []string {
 	return out
 }
 
+// TapDims are the pooled lengths of the taps, in tap order (concat fusion: the row's column blocks).
+func (ex *TextExtractor) TapDims() []int {
+	return ex.h.tapDims(func() int { return int(C.feat_text_extractor_n_taps(ex.ptr())) },
+		func(i int) int { return int(C.feat_text_extractor_tap_dim(ex.ptr(), C.size_t(i))) })
+}
+
 func (ex *TextExtractor) dimLocked() int { return int(C.feat_text_extractor_dim(ex.ptr())) }
 
 func textArrays(a *cArena, texts [][]byte) (**C.char, *C.size_t) {

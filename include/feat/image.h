@@ -141,6 +141,9 @@ FEAT_API size_t feat_image_extractor_dim(const feat_image_extractor *ex);
 FEAT_API size_t feat_image_extractor_n_taps(const feat_image_extractor *ex);
 /** Resolved tap @p i as "path:pool" (borrowed, lives as long as @p ex), "" when out of range. */
 FEAT_API const char *feat_image_extractor_tap(const feat_image_extractor *ex, size_t i);
+/** Pooled length of tap @p i (known after load; 0 before or when out of range). With concat
+ *  fusion tap i fills the columns after taps 0 .. i-1 of the row. */
+FEAT_API size_t feat_image_extractor_tap_dim(const feat_image_extractor *ex, size_t i);
 
 /**
  * Extracts features from image files. One row per path, in order. A file that cannot be read

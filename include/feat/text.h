@@ -143,6 +143,9 @@ FEAT_API feat_status feat_text_extractor_clone(const feat_text_extractor *ex, fe
 FEAT_API size_t feat_text_extractor_dim(const feat_text_extractor *ex);
 FEAT_API size_t feat_text_extractor_n_taps(const feat_text_extractor *ex);
 FEAT_API const char *feat_text_extractor_tap(const feat_text_extractor *ex, size_t i);
+/** Pooled length of tap @p i (known after load; 0 before or when out of range); as
+ *  feat_image_extractor_tap_dim. */
+FEAT_API size_t feat_text_extractor_tap_dim(const feat_text_extractor *ex, size_t i);
 /** The extractor's tokenizer (borrowed, lives as long as @p ex). */
 FEAT_API const feat_tokenizer *feat_text_extractor_tokenizer(const feat_text_extractor *ex);
 

@@ -136,6 +136,11 @@ const char *feat_extractor_tap(const feat_extractor_core *c, size_t i)
     return c && c->loaded && i < c->tapped.taps.n ? c->tapped.tap_names[i] : "";
 }
 
+size_t feat_extractor_tap_dim(const feat_extractor_core *c, size_t i)
+{
+    return c && c->loaded && i < c->tapped.taps.n ? c->tapped.tap_dim[i] : 0;
+}
+
 void feat_extractor_cancel(feat_extractor_core *c)
 {
     if (c)

@@ -75,6 +75,7 @@ feat_status feat_extractor_clone(const feat_extractor_kind *kind, const feat_ext
 size_t feat_extractor_dim(const feat_extractor_core *c);
 size_t feat_extractor_n_taps(const feat_extractor_core *c);
 const char *feat_extractor_tap(const feat_extractor_core *c, size_t i);
+size_t feat_extractor_tap_dim(const feat_extractor_core *c, size_t i);
 void feat_extractor_cancel(feat_extractor_core *c);
 
 /* The start of an extract call (c is not NULL): out checked and set to NULL, the error slot

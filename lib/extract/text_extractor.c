@@ -181,6 +181,11 @@ const char *feat_text_extractor_tap(const feat_text_extractor *ex, size_t i)
     return feat_extractor_tap(FEAT_CORE_CONST(ex), i);
 }
 
+size_t feat_text_extractor_tap_dim(const feat_text_extractor *ex, size_t i)
+{
+    return feat_extractor_tap_dim(FEAT_CORE_CONST(ex), i);
+}
+
 const feat_tokenizer *feat_text_extractor_tokenizer(const feat_text_extractor *ex)
 {
     return ex && ex->core.loaded ? ex->shared->tok : NULL;

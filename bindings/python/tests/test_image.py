@@ -21,6 +21,7 @@ def test_files_match_cli(ex, data, files):
     r = ex.extract_files(files)
     assert r.shape == (len(files), 512 + 128) and ex.dim == 640
     assert ex.taps == ["layer4:gap", "layer2:gmp"]
+    assert ex.tap_dims == [512, 128]
     assert_same(r.features, want)
     for i, (status, path, msg) in enumerate(rows):
         assert path == files[i]

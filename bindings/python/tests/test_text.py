@@ -25,7 +25,7 @@ def lines(data):
 def test_text_matches_cli(ex, data, lines):
     want, rows = read_rows(data / "ref" / "text.npy")
     r = ex.extract(lines)
-    assert ex.dim == 384 and ex.taps == ["encoder.layer.5:mean"]
+    assert ex.dim == 384 and ex.taps == ["encoder.layer.5:mean"] and ex.tap_dims == [384]
     assert_same(r.features, want)
     for i, (status, _, msg) in enumerate(rows):
         assert (r.statuses[i] == 0) == (status == "ok")

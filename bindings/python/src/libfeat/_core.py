@@ -272,6 +272,14 @@ class _Extractor(_Handle):
         n = int(self._fn("n_taps")(self._h))
         return [self._fn("tap")(self._h, i).decode() for i in range(n)]
 
+    @property
+    def tap_dims(self):
+        """Pooled length of each tap, in tap order (concat fusion: the row's column blocks)."""
+        if not self._h:
+            return []
+        n = int(self._fn("n_taps")(self._h))
+        return [int(self._fn("tap_dim")(self._h, i)) for i in range(n)]
+
     def cancel(self):
         """Asks a call in progress (on another thread) to stop with Cancelled. Any thread."""
         h = self._h

@@ -75,6 +75,7 @@ _SIGNATURES = {
     "feat_image_extractor_dim": (c_size, [c_void_p]),
     "feat_image_extractor_n_taps": (c_size, [c_void_p]),
     "feat_image_extractor_tap": (c_char_p, [c_void_p, c_size]),
+    "feat_image_extractor_tap_dim": (c_size, [c_void_p, c_size]),
     "feat_image_extractor_extract_files": (c_status, [c_void_p, c_char_pp, c_size, c_handle_p]),
     "feat_image_extractor_extract_encoded": (c_status, [c_void_p, c_void_pp, c_size_p, c_size, c_handle_p]),
     "feat_image_extractor_extract_rgb8": (
@@ -122,6 +123,7 @@ _SIGNATURES = {
     "feat_text_extractor_dim": (c_size, [c_void_p]),
     "feat_text_extractor_n_taps": (c_size, [c_void_p]),
     "feat_text_extractor_tap": (c_char_p, [c_void_p, c_size]),
+    "feat_text_extractor_tap_dim": (c_size, [c_void_p, c_size]),
     "feat_text_extractor_tokenizer": (c_void_p, [c_void_p]),
     "feat_text_extractor_extract": (c_status, [c_void_p, c_char_pp, c_size_p, c_size, c_handle_p]),
     "feat_text_extractor_extract_pairs": (

@@ -217,6 +217,7 @@ extern "C" {
     pub fn feat_image_extractor_dim(ex: *const feat_image_extractor) -> usize;
     pub fn feat_image_extractor_n_taps(ex: *const feat_image_extractor) -> usize;
     pub fn feat_image_extractor_tap(ex: *const feat_image_extractor, i: usize) -> *const c_char;
+    pub fn feat_image_extractor_tap_dim(ex: *const feat_image_extractor, i: usize) -> usize;
     pub fn feat_image_extractor_extract_files(
         ex: *mut feat_image_extractor,
         paths: *const *const c_char,
@@ -340,6 +341,7 @@ extern "C" {
     pub fn feat_text_extractor_dim(ex: *const feat_text_extractor) -> usize;
     pub fn feat_text_extractor_n_taps(ex: *const feat_text_extractor) -> usize;
     pub fn feat_text_extractor_tap(ex: *const feat_text_extractor, i: usize) -> *const c_char;
+    pub fn feat_text_extractor_tap_dim(ex: *const feat_text_extractor, i: usize) -> usize;
     pub fn feat_text_extractor_tokenizer(ex: *const feat_text_extractor) -> *const feat_tokenizer;
     pub fn feat_text_extractor_extract(
         ex: *mut feat_text_extractor,

@@ -248,6 +248,16 @@ c_enum!(
     Precision { Fp32 = 1, Bf16 = 2 }
 );
 
+/// The pooled length of each tap of either extractor.
+///
+/// # Safety
+/// `ex` is a valid, loaded extractor handle of the kind the two functions take.
+unsafe fn tap_dims<T>(ex: *const T, n: unsafe extern "C" fn(*const T) -> usize,
+                      dim: unsafe extern "C" fn(*const T, usize) -> usize) -> Vec<usize> {
+    // SAFETY: the caller's contract above.
+    unsafe { (0..n(ex)).map(|i| dim(ex, i)).collect() }
+}
+
 fn tristate(v: Option<bool>) -> i32 {
     match v {
         None => sys::FEAT_TRISTATE_DEFAULT,
@@ -659,6 +669,12 @@ impl ImageExtractor {
         }
     }
 
+    /// Pooled length of each tap, in tap order (concat fusion: the row's column blocks).
+    pub fn tap_dims(&self) -> Vec<usize> {
+        // SAFETY: valid handle.
+        unsafe { tap_dims(self.raw.as_ptr(), sys::feat_image_extractor_n_taps, sys::feat_image_extractor_tap_dim) }
+    }
+
     pub fn canceller(&self) -> Canceller<'_> {
         Canceller {
             cancel: cancel_image,
@@ -811,6 +827,12 @@ impl TextExtractor {
                 .map(|i| cstr(sys::feat_text_extractor_tap(self.raw.as_ptr(), i)))
                 .collect()
         }
+    }
+
+    /// Pooled length of each tap, in tap order (concat fusion: the row's column blocks).
+    pub fn tap_dims(&self) -> Vec<usize> {
+        // SAFETY: valid handle.
+        unsafe { tap_dims(self.raw.as_ptr(), sys::feat_text_extractor_n_taps, sys::feat_text_extractor_tap_dim) }
     }
 
     pub fn canceller(&self) -> Canceller<'_> {

@@ -22,6 +22,7 @@ fn image_files_match_cli() {
     let (rows, cols, want) = read_npy(&data().join("ref/image.npy"));
     assert_eq!((f.rows(), f.dim(), ex.dim()), (rows, cols, 640));
     assert_eq!(ex.taps(), vec!["layer4:gap", "layer2:gmp"]);
+    assert_eq!(ex.tap_dims(), vec![512, 128]);
     assert_same(f.data(), &want);
     for (i, (status, input, msg)) in read_rows(&data().join("ref/image.npy")).iter().enumerate() {
         assert_eq!(input, &files[i]);
