@@ -8,63 +8,16 @@
 #include <math.h>
 #include <stddef.h>
 
-_Static_assert(offsetof(feat_image_options, model) == 0, "feat_options_dup needs the model options first");
+/* The setters, one row each (core/model_options.h defines them). */
+FEAT_OPTIONS_DEFINE_COMMON(image)
+FEAT_OPTIONS_DEFINE_ENUM(image, preset, feat_image_preset, FEAT_PRESET_KERAS_VGG16, "preset")
+FEAT_OPTIONS_DEFINE_RANGE(image, resize, uint32_t, 1, FEAT_IMAGE_MAX_TARGET, "resize")
+FEAT_OPTIONS_DEFINE_ENUM(image, interpolation, feat_interpolation, FEAT_INTERP_LANCZOS, "interpolation")
+FEAT_OPTIONS_DEFINE_ENUM(image, decode_mode, feat_decode_mode, FEAT_DECODE_FAST, "decode mode")
+FEAT_OPTIONS_DEFINE_RANGE(image, decode_threads, uint32_t, 1, 1024, "decode_threads")
+FEAT_OPTIONS_DEFINE_RANGE(image, max_pixels, uint64_t, 1, UINT64_MAX, "max_pixels") /* any value; 0 = default */
 
-feat_status feat_image_options_new(feat_image_options **out) { return feat_image_options_copy(NULL, out); }
-
-void feat_image_options_free(feat_image_options *opts) { feat_options_free(opts); }
-
-feat_status feat_image_options_copy(const feat_image_options *src, feat_image_options **out)
-{
-    return feat_options_dup(src, sizeof(feat_image_options), (void **)out, __func__);
-}
-
-/* ---- the options every extractor has ---------------------------------------------------- */
-
-#define MODEL_OPTIONS(opts) ((opts) ? &(opts)->model : NULL)
-
-feat_status feat_image_options_set_taps(feat_image_options *opts, const char *spec)
-{
-    return feat_taps_set_spec(opts ? &opts->model.taps : NULL, __func__, spec);
-}
-
-feat_status feat_image_options_set_fusion(feat_image_options *opts, feat_fusion fusion)
-{
-    return feat_model_options_set_fusion(MODEL_OPTIONS(opts), __func__, fusion);
-}
-
-feat_status feat_image_options_set_batch_size(feat_image_options *opts, uint32_t batch_size)
-{
-    return feat_model_options_set_batch_size(MODEL_OPTIONS(opts), __func__, batch_size);
-}
-
-feat_status feat_image_options_set_device(feat_image_options *opts, const char *device)
-{
-    return feat_model_options_set_device(MODEL_OPTIONS(opts), __func__, device);
-}
-
-feat_status feat_image_options_set_precision(feat_image_options *opts, feat_precision precision)
-{
-    return feat_model_options_set_precision(MODEL_OPTIONS(opts), __func__, precision);
-}
-
-/* ---- preprocessing and decoding ---------------------------------------------------------- */
-
-feat_status feat_image_options_set_preset(feat_image_options *opts, feat_image_preset preset)
-{
-    feat_status st = feat_option_check_enum(opts, __func__, (int)preset, FEAT_PRESET_KERAS_VGG16, "preset");
-    if (st == FEAT_OK)
-        opts->preset = preset;
-    return st;
-}
-
-feat_status feat_image_options_set_resize(feat_image_options *opts, uint32_t shorter_side)
-{
-    feat_status st = feat_option_check_range(opts, __func__, shorter_side, 1, FEAT_IMAGE_MAX_TARGET, "resize");
-    if (st == FEAT_OK)
-        opts->resize = shorter_side;
-    return st;
-}
+/* The setters whose checks have no common shape. */
 
 feat_status feat_image_options_set_crop(feat_image_options *opts, uint32_t width, uint32_t height)
 {
@@ -80,14 +33,6 @@ feat_status feat_image_options_set_crop(feat_image_options *opts, uint32_t width
     opts->crop_w = width;
     opts->crop_h = height;
     return feat_option_ok();
-}
-
-feat_status feat_image_options_set_interpolation(feat_image_options *opts, feat_interpolation interp)
-{
-    feat_status st = feat_option_check_enum(opts, __func__, (int)interp, FEAT_INTERP_LANCZOS, "interpolation");
-    if (st == FEAT_OK)
-        opts->interpolation = interp;
-    return st;
 }
 
 feat_status feat_image_options_set_mean_std(feat_image_options *opts, const float *mean3, const float *std3)
@@ -122,30 +67,6 @@ feat_status feat_image_options_set_exif_orientation(feat_image_options *opts, in
     return st;
 }
 
-feat_status feat_image_options_set_max_pixels(feat_image_options *opts, uint64_t max_pixels)
-{
-    feat_status st = feat_option_check_object(opts, __func__);
-    if (st == FEAT_OK)
-        opts->max_pixels = max_pixels; /* any value; 0 = default */
-    return st;
-}
-
-feat_status feat_image_options_set_decode_mode(feat_image_options *opts, feat_decode_mode mode)
-{
-    feat_status st = feat_option_check_enum(opts, __func__, (int)mode, FEAT_DECODE_FAST, "decode mode");
-    if (st == FEAT_OK)
-        opts->decode_mode = mode;
-    return st;
-}
-
-feat_status feat_image_options_set_decode_threads(feat_image_options *opts, uint32_t threads)
-{
-    feat_status st = feat_option_check_range(opts, __func__, threads, 1, 1024, "decode_threads");
-    if (st == FEAT_OK)
-        opts->decode_threads = threads;
-    return st;
-}
-
 /* ---- model-less preprocessing ----------------------------------------------------------- */
 
 /* Resolves the options (no model: the built-in defaults) and checks the caller's buffer. */
@@ -166,34 +87,34 @@ static feat_status prepare(const feat_image_options *opts, float *dst, size_t ds
     return FEAT_OK;
 }
 
-feat_status feat_image_preprocess_file(const feat_image_options *opts, const char *path, float *dst,
-                                       size_t dst_count, size_t *needed_out)
+/* One model-less preprocessing call; missing: the message for a missing input, or NULL. The
+ * buffer is checked first so that a size query (dst NULL, dst_count 0) always answers. */
+static feat_status preprocess_one(const feat_image_options *opts, const char *path, const void *data, size_t size,
+                                  float *dst, size_t dst_count, size_t *needed_out, const char *missing)
 {
     feat_error *err = feat_error_tls();
     feat_preprocess pp;
     feat_status st = prepare(opts, dst, dst_count, needed_out, &pp, err);
-    if (st)
-        return st;
-    if (!path)
-        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "feat_image_preprocess_file: path is NULL");
-    st = feat_image_preprocess_path(&pp, NULL, path, dst, err);
+    if (st == FEAT_OK && missing)
+        st = feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "%s", missing);
+    if (st == FEAT_OK)
+        st = path ? feat_image_preprocess_path(&pp, NULL, path, dst, err)
+                  : feat_image_preprocess_bytes(&pp, data, size, dst, err);
     if (st == FEAT_OK)
         feat_error_clear(err);
     return st;
 }
 
+feat_status feat_image_preprocess_file(const feat_image_options *opts, const char *path, float *dst,
+                                       size_t dst_count, size_t *needed_out)
+{
+    return preprocess_one(opts, path, NULL, 0, dst, dst_count, needed_out,
+                          path ? NULL : "feat_image_preprocess_file: path is NULL");
+}
+
 feat_status feat_image_preprocess_encoded(const feat_image_options *opts, const void *data, size_t size, float *dst,
                                           size_t dst_count, size_t *needed_out)
 {
-    feat_error *err = feat_error_tls();
-    feat_preprocess pp;
-    feat_status st = prepare(opts, dst, dst_count, needed_out, &pp, err);
-    if (st)
-        return st;
-    if (!data && size)
-        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "feat_image_preprocess_encoded: data is NULL");
-    st = feat_image_preprocess_bytes(&pp, data, size, dst, err);
-    if (st == FEAT_OK)
-        feat_error_clear(err);
-    return st;
+    return preprocess_one(opts, NULL, data, size, dst, dst_count, needed_out,
+                          !data && size ? "feat_image_preprocess_encoded: data is NULL" : NULL);
 }
