@@ -146,7 +146,9 @@ static int bench_model_only(const char *model, const char *spec, uint32_t batch,
     feat_error e = {0};
     feat_tapped t;
     double t0 = now();
-    feat_model_options mo = {.taps = (char *)spec, .fusion = FEAT_FUSION_CONCAT, .device = (char *)env_device(),
+    feat_model_options mo = {.taps = (char *)spec,
+                             .fusion = FEAT_FUSION_CONCAT,
+                             .device = (char *)env_device(),
                              .precision = env_precision()};
     if (feat_tapped_load(&t, model, &mo, &e) != FEAT_OK)
         return die("load", e.msg);

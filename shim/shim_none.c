@@ -34,10 +34,7 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
     return no_backend(err);
 }
 
-feat_status feat_shim_set_precision(feat_shim_model *m, int32_t precision, feat_error *err)
-{
-    return no_backend(err);
-}
+feat_status feat_shim_set_precision(feat_shim_model *m, int32_t precision, feat_error *err) { return no_backend(err); }
 
 feat_status feat_shim_run_image(feat_shim_model *m, const float *x, int64_t b, int64_t c, int64_t h, int64_t w,
                                 feat_shim_outputs **out, feat_error *err)

@@ -207,8 +207,7 @@ static feat_status parse_model(feat_shim_model *m, char *text, const char *path,
             continue;
         if (!has_magic) {
             if (strcmp(kw, "libfeat-test-model") != 0)
-                return feat_error_set(err, FEAT_E_MODEL, "'%s' is not a test model (no libfeat-test-model line)",
-                                      path);
+                return feat_error_set(err, FEAT_E_MODEL, "'%s' is not a test model (no libfeat-test-model line)", path);
             has_magic = 1;
             continue;
         }
@@ -371,8 +370,8 @@ static float round_bf16(float v)
 }
 
 /* Delay, fail_batch and the outputs, shared by both kinds of run; keys[i] is K_i. */
-static feat_status run_keys(const feat_shim_model *m, const double *keys, int64_t b, int64_t s,
-                            feat_shim_outputs **out, feat_error *err)
+static feat_status run_keys(const feat_shim_model *m, const double *keys, int64_t b, int64_t s, feat_shim_outputs **out,
+                            feat_error *err)
 {
     if (!m->prepared)
         return feat_error_set(err, FEAT_E_STATE, "the model has no taps prepared");

@@ -40,7 +40,8 @@ using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
 
-namespace {
+namespace
+{
 
 // A failure with a libfeat status; thrown inside the shim only, caught at the C boundary.
 struct ShimError : std::runtime_error {
@@ -153,7 +154,8 @@ Value *locate(Graph &g, const std::string &spec, const std::vector<std::string> 
             if (k >= 0) {
                 if ((size_t)k >= exact.size())
                     throw ShimError(FEAT_E_NOT_FOUND, "tap '" + spec + "': the module is called " +
-                                                          std::to_string(exact.size()) + " time(s); calls are numbered from @0");
+                                                          std::to_string(exact.size()) +
+                                                          " time(s); calls are numbered from @0");
                 return exact[(size_t)k]->output();
             }
             if (exact.size() > 1)
@@ -165,10 +167,11 @@ Value *locate(Graph &g, const std::string &spec, const std::vector<std::string> 
         }
         if (!inl) {
             if (called_in_nested_block(g.block(), self, target, 0))
-                throw ShimError(FEAT_E_UNSUPPORTED, "tap '" + spec +
-                                                        "': the module is called inside control flow (if/loop) of the "
-                                                        "scripted model, where taps are not supported; tap an enclosing "
-                                                        "module, or export the model with torch.jit.trace");
+                throw ShimError(FEAT_E_UNSUPPORTED,
+                                "tap '" + spec +
+                                    "': the module is called inside control flow (if/loop) of the "
+                                    "scripted model, where taps are not supported; tap an enclosing "
+                                    "module, or export the model with torch.jit.trace");
             throw ShimError(FEAT_E_NOT_FOUND, "tap '" + spec + "': the module exists but forward never calls it");
         }
         auto cls = inl->input(0)->type()->expect<c10::ClassType>();
@@ -233,8 +236,8 @@ feat_status feat_shim_load(const char *path, const char *device, feat_shim_model
         choose_executor();
         struct stat st;
         if (!path || stat(path, &st) != 0)
-            throw ShimError(FEAT_E_NOT_FOUND, std::string("model file '") + (path ? path : "(null)") +
-                                                  "' does not exist");
+            throw ShimError(FEAT_E_NOT_FOUND,
+                            std::string("model file '") + (path ? path : "(null)") + "' does not exist");
         if (S_ISDIR(st.st_mode))
             throw ShimError(FEAT_E_IO, std::string("model path '") + path + "' is a directory");
         c10::Device dev(c10::kCPU);
@@ -245,8 +248,9 @@ feat_status feat_shim_load(const char *path, const char *device, feat_shim_model
             throw ShimError(FEAT_E_INVALID_ARGUMENT, "unknown device '" + dname + "' (expected cpu or cuda:N)");
         }
         if (dev.is_cuda() && !torch::cuda::is_available())
-            throw ShimError(FEAT_E_DEVICE, "device '" + dname +
-                                               "' requested, but this libtorch has no CUDA support or no GPU is visible");
+            throw ShimError(FEAT_E_DEVICE,
+                            "device '" + dname +
+                                "' requested, but this libtorch has no CUDA support or no GPU is visible");
         if (!dev.is_cpu() && !dev.is_cuda())
             throw ShimError(FEAT_E_UNSUPPORTED, "device '" + dname + "' is not supported (expected cpu or cuda:N)");
         auto m = std::make_unique<feat_shim_model>();
@@ -353,8 +357,7 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
                 v = un->outputs().at(0);
             }
             if (!v->type()->isSubtypeOf(*c10::TensorType::get()))
-                throw ShimError(FEAT_E_MODEL, "a tapped module returns " + v->type()->repr_str() +
-                                                  ", not a tensor");
+                throw ShimError(FEAT_E_MODEL, "a tapped module returns " + v->type()->repr_str() + ", not a tensor");
         }
         // Clone taps that a later in-place op (ReLU(inplace=True), out += identity) mutates.
         {
@@ -473,8 +476,7 @@ feat_status feat_shim_set_precision(feat_shim_model *m, int32_t precision, feat_
     });
 }
 
-static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, feat_shim_outputs **out,
-                       feat_error *err)
+static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, feat_shim_outputs **out, feat_error *err)
 {
     *out = nullptr;
     return guarded(err, "running the model", [&] {
@@ -534,8 +536,9 @@ feat_status feat_shim_run_text(feat_shim_model *m, const int64_t *ids, const int
     std::vector<c10::IValue> in;
     feat_status st = guarded(err, "preparing the input", [&] {
         if (m->n_inputs < 3)
-            throw ShimError(FEAT_E_MODEL, "the model's forward takes " + std::to_string(m->n_inputs) +
-                                              " inputs; a text model takes (input_ids, attention_mask, token_type_ids)");
+            throw ShimError(FEAT_E_MODEL,
+                            "the model's forward takes " + std::to_string(m->n_inputs) +
+                                " inputs; a text model takes (input_ids, attention_mask, token_type_ids)");
         for (const int64_t *p : {ids, mask, types}) {
             at::Tensor t = torch::from_blob(const_cast<int64_t *>(p), {b, s}, torch::kInt64);
             in.push_back(m->device.is_cpu() ? t : t.to(m->device));
@@ -554,10 +557,7 @@ size_t feat_shim_outputs_shape(const feat_shim_outputs *o, size_t i, int64_t dim
     return (size_t)t.dim();
 }
 
-const float *feat_shim_outputs_data(const feat_shim_outputs *o, size_t i)
-{
-    return o->tensors[i].data_ptr<float>();
-}
+const float *feat_shim_outputs_data(const feat_shim_outputs *o, size_t i) { return o->tensors[i].data_ptr<float>(); }
 
 void feat_shim_outputs_free(feat_shim_outputs *o)
 {

@@ -52,22 +52,22 @@ FEAT_BEGIN_DECLS
 typedef int32_t feat_status;
 
 enum {
-    FEAT_OK                 = 0,
-    FEAT_E_INVALID_ARGUMENT = -1,  /**< a NULL, out-of-range or malformed argument */
-    FEAT_E_NOMEM            = -2,  /**< an allocation failed */
-    FEAT_E_NOT_FOUND        = -3,  /**< file, layer path or vocabulary entry does not exist */
-    FEAT_E_UNSUPPORTED      = -4,  /**< format, option or device not supported by this build */
-    FEAT_E_BUFFER_TOO_SMALL = -5,  /**< caller buffer too small; the size needed is reported */
-    FEAT_E_DECODE           = -6,  /**< corrupt or truncated image, invalid UTF-8 text */
-    FEAT_E_DEVICE           = -7,  /**< device not available or out of device memory */
-    FEAT_E_CANCELLED        = -8,  /**< the call was cancelled */
-    FEAT_E_STATE            = -9,  /**< call made in the wrong order (e.g. extract before load) */
-    FEAT_E_BACKEND          = -10, /**< the inference backend (libtorch) reported an error */
-    FEAT_E_INTERNAL         = -11, /**< a bug in libfeat; please report it */
-    FEAT_E_IO               = -12, /**< reading or writing a file failed (permissions, EOF...) */
-    FEAT_E_LIMIT            = -13, /**< input exceeds a configured safety limit (pixels, bytes) */
-    FEAT_E_MODEL            = -14  /**< the model file is not a usable model (not TorchScript,
-                                        unexpected inputs/outputs) */
+    FEAT_OK = 0,
+    FEAT_E_INVALID_ARGUMENT = -1, /**< a NULL, out-of-range or malformed argument */
+    FEAT_E_NOMEM = -2,            /**< an allocation failed */
+    FEAT_E_NOT_FOUND = -3,        /**< file, layer path or vocabulary entry does not exist */
+    FEAT_E_UNSUPPORTED = -4,      /**< format, option or device not supported by this build */
+    FEAT_E_BUFFER_TOO_SMALL = -5, /**< caller buffer too small; the size needed is reported */
+    FEAT_E_DECODE = -6,           /**< corrupt or truncated image, invalid UTF-8 text */
+    FEAT_E_DEVICE = -7,           /**< device not available or out of device memory */
+    FEAT_E_CANCELLED = -8,        /**< the call was cancelled */
+    FEAT_E_STATE = -9,            /**< call made in the wrong order (e.g. extract before load) */
+    FEAT_E_BACKEND = -10,         /**< the inference backend (libtorch) reported an error */
+    FEAT_E_INTERNAL = -11,        /**< a bug in libfeat; please report it */
+    FEAT_E_IO = -12,              /**< reading or writing a file failed (permissions, EOF...) */
+    FEAT_E_LIMIT = -13,           /**< input exceeds a configured safety limit (pixels, bytes) */
+    FEAT_E_MODEL = -14            /**< the model file is not a usable model (not TorchScript,
+                                       unexpected inputs/outputs) */
     /* append only; values are never reused */
 };
 
@@ -114,16 +114,16 @@ FEAT_API int32_t feat_global_threads(void);
  */
 typedef enum feat_precision {
     FEAT_PRECISION_DEFAULT = 0, /**< float32 */
-    FEAT_PRECISION_FP32    = 1,
-    FEAT_PRECISION_BF16    = 2
+    FEAT_PRECISION_FP32 = 1,
+    FEAT_PRECISION_BF16 = 2
     /* append only */
 } feat_precision;
 
 /** How the outputs of several taps become one vector per item (image and text extractors). */
 typedef enum feat_fusion {
     FEAT_FUSION_DEFAULT = 0, /**< CONCAT */
-    FEAT_FUSION_CONCAT  = 1, /**< concatenation in the order the taps were given */
-    FEAT_FUSION_MEAN    = 2  /**< element-wise mean; all pooled taps must have the same size */
+    FEAT_FUSION_CONCAT = 1,  /**< concatenation in the order the taps were given */
+    FEAT_FUSION_MEAN = 2     /**< element-wise mean; all pooled taps must have the same size */
     /* append only */
 } feat_fusion;
 

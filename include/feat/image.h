@@ -26,7 +26,7 @@ FEAT_BEGIN_DECLS
 
 /** Preprocessing presets. Exact with the Python pipelines they name (docs/imaging.md). */
 typedef enum feat_image_preset {
-    FEAT_PRESET_DEFAULT     = 0, /**< the model side-car's preset, else TORCHVISION */
+    FEAT_PRESET_DEFAULT = 0,     /**< the model side-car's preset, else TORCHVISION */
     FEAT_PRESET_TORCHVISION = 1, /**< resize shorter side (256), bilinear antialiased, center crop 224,
                                       /255, ImageNet mean/std, RGB, CHW */
     FEAT_PRESET_KERAS_VGG16 = 2  /**< nearest resize to 224x224, RGB->BGR, caffe mean subtraction */
@@ -34,11 +34,11 @@ typedef enum feat_image_preset {
 } feat_image_preset;
 
 typedef enum feat_interpolation {
-    FEAT_INTERP_DEFAULT  = 0, /**< the preset's */
-    FEAT_INTERP_NEAREST  = 1,
+    FEAT_INTERP_DEFAULT = 0, /**< the preset's */
+    FEAT_INTERP_NEAREST = 1,
     FEAT_INTERP_BILINEAR = 2,
-    FEAT_INTERP_BICUBIC  = 3,
-    FEAT_INTERP_LANCZOS  = 4
+    FEAT_INTERP_BICUBIC = 3,
+    FEAT_INTERP_LANCZOS = 4
     /* append only */
 } feat_interpolation;
 
@@ -46,8 +46,8 @@ typedef enum feat_interpolation {
  *  (libjpeg-turbo fast IDCT and DCT-domain downscaling; deviation in docs/imaging.md). */
 typedef enum feat_decode_mode {
     FEAT_DECODE_DEFAULT = 0, /**< EXACT */
-    FEAT_DECODE_EXACT   = 1,
-    FEAT_DECODE_FAST    = 2
+    FEAT_DECODE_EXACT = 1,
+    FEAT_DECODE_FAST = 2
 } feat_decode_mode;
 
 typedef struct feat_image_options feat_image_options;
@@ -73,8 +73,7 @@ FEAT_API feat_status feat_image_options_set_crop(feat_image_options *opts, uint3
 FEAT_API feat_status feat_image_options_set_interpolation(feat_image_options *opts, feat_interpolation interp);
 /** Per-channel mean and std in the model's channel order, on the 0..1 scale (TORCHVISION) or
  *  0..255 scale (KERAS_VGG16; std is then ignored). NULL = the preset's. */
-FEAT_API feat_status feat_image_options_set_mean_std(feat_image_options *opts, const float *mean3,
-                                                     const float *std3);
+FEAT_API feat_status feat_image_options_set_mean_std(feat_image_options *opts, const float *mean3, const float *std3);
 /** Apply the EXIF orientation tag before preprocessing. Default off, as in Pillow. */
 FEAT_API feat_status feat_image_options_set_exif_orientation(feat_image_options *opts, int32_t enable);
 /** Decoded-pixel limit against decompression bombs. Default 178956970 (Pillow's). */
@@ -103,12 +102,11 @@ FEAT_API feat_status feat_image_options_set_precision(feat_image_options *opts, 
  * @param needed_out [out] optional; receives 3*crop_height*crop_width
  * @return FEAT_OK, FEAT_E_BUFFER_TOO_SMALL, or the decode error of the file.
  */
-FEAT_API feat_status feat_image_preprocess_file(const feat_image_options *opts, const char *path,
-                                                float *dst, size_t dst_count, size_t *needed_out);
+FEAT_API feat_status feat_image_preprocess_file(const feat_image_options *opts, const char *path, float *dst,
+                                                size_t dst_count, size_t *needed_out);
 /** Same as feat_image_preprocess_file() from encoded bytes in memory. */
-FEAT_API feat_status feat_image_preprocess_encoded(const feat_image_options *opts, const void *data,
-                                                   size_t size, float *dst, size_t dst_count,
-                                                   size_t *needed_out);
+FEAT_API feat_status feat_image_preprocess_encoded(const feat_image_options *opts, const void *data, size_t size,
+                                                   float *dst, size_t dst_count, size_t *needed_out);
 
 /* ---- extractor ---------------------------------------------------------------------------
  * Thread-safety: an extractor may be moved between threads but must not be used by two
@@ -151,8 +149,8 @@ FEAT_API size_t feat_image_extractor_tap_dim(const feat_image_extractor *ex, siz
  * @return FEAT_OK when a result was produced (check per-item statuses), else the failure
  *         of the whole call (FEAT_E_STATE before load, FEAT_E_CANCELLED, FEAT_E_BACKEND...).
  */
-FEAT_API feat_status feat_image_extractor_extract_files(feat_image_extractor *ex, const char *const *paths,
-                                                        size_t n, feat_result **out);
+FEAT_API feat_status feat_image_extractor_extract_files(feat_image_extractor *ex, const char *const *paths, size_t n,
+                                                        feat_result **out);
 /** As _extract_files, from encoded images (JPEG, PNG) in memory; the bytes are only read
  *  during the call. */
 FEAT_API feat_status feat_image_extractor_extract_encoded(feat_image_extractor *ex, const void *const *data,

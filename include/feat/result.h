@@ -51,8 +51,7 @@ FEAT_API const float *feat_result_data(const feat_result *result);
  * @param needed_out [out] optional; receives n_items*dim
  * @return FEAT_OK, or FEAT_E_BUFFER_TOO_SMALL (nothing copied) when dst_count is short.
  */
-FEAT_API feat_status feat_result_copy_to(const feat_result *result, float *dst, size_t dst_count,
-                                         size_t *needed_out);
+FEAT_API feat_status feat_result_copy_to(const feat_result *result, float *dst, size_t dst_count, size_t *needed_out);
 
 FEAT_END_DECLS
 

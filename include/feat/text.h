@@ -21,33 +21,29 @@
 FEAT_BEGIN_DECLS
 
 /** A yes/no setting that can also be left to the model's configuration. */
-typedef enum feat_tristate {
-    FEAT_TRISTATE_DEFAULT = 0,
-    FEAT_TRISTATE_ON      = 1,
-    FEAT_TRISTATE_OFF     = 2
-} feat_tristate;
+typedef enum feat_tristate { FEAT_TRISTATE_DEFAULT = 0, FEAT_TRISTATE_ON = 1, FEAT_TRISTATE_OFF = 2 } feat_tristate;
 
 /** Truncation strategies, as in Hugging Face tokenizers. */
 typedef enum feat_truncation {
-    FEAT_TRUNCATE_DEFAULT       = 0, /**< LONGEST_FIRST */
+    FEAT_TRUNCATE_DEFAULT = 0, /**< LONGEST_FIRST */
     FEAT_TRUNCATE_LONGEST_FIRST = 1,
-    FEAT_TRUNCATE_ONLY_FIRST    = 2,
-    FEAT_TRUNCATE_ONLY_SECOND   = 3,
-    FEAT_TRUNCATE_NONE          = 4  /**< over-long input is an error (tokenizer) */
+    FEAT_TRUNCATE_ONLY_FIRST = 2,
+    FEAT_TRUNCATE_ONLY_SECOND = 3,
+    FEAT_TRUNCATE_NONE = 4 /**< over-long input is an error (tokenizer) */
 } feat_truncation;
 
 /** How the windows of a long text are combined into one row (extractor only). */
 typedef enum feat_window_pooling {
     FEAT_WINDOW_DEFAULT = 0, /**< MEAN */
-    FEAT_WINDOW_MEAN    = 1,
-    FEAT_WINDOW_MAX     = 2,
-    FEAT_WINDOW_FIRST   = 3
+    FEAT_WINDOW_MEAN = 1,
+    FEAT_WINDOW_MAX = 2,
+    FEAT_WINDOW_FIRST = 3
 } feat_window_pooling;
 
 /** What to do with invalid UTF-8 input. */
 typedef enum feat_utf8_policy {
     FEAT_UTF8_DEFAULT = 0, /**< ERROR */
-    FEAT_UTF8_ERROR   = 1, /**< the item fails with FEAT_E_DECODE */
+    FEAT_UTF8_ERROR = 1,   /**< the item fails with FEAT_E_DECODE */
     FEAT_UTF8_REPLACE = 2  /**< each invalid sequence becomes U+FFFD */
 } feat_utf8_policy;
 
@@ -137,8 +133,8 @@ FEAT_API feat_status feat_text_extractor_new(feat_text_extractor **out);
 FEAT_API void feat_text_extractor_free(feat_text_extractor *ex);
 FEAT_API const char *feat_text_extractor_last_error(const feat_text_extractor *ex);
 /** Loads the model and the vocabulary (NULL = the side-car's vocab next to the model). */
-FEAT_API feat_status feat_text_extractor_load(feat_text_extractor *ex, const char *model_path,
-                                              const char *vocab_path, const feat_text_options *opts);
+FEAT_API feat_status feat_text_extractor_load(feat_text_extractor *ex, const char *model_path, const char *vocab_path,
+                                              const feat_text_options *opts);
 FEAT_API feat_status feat_text_extractor_clone(const feat_text_extractor *ex, feat_text_extractor **out);
 FEAT_API size_t feat_text_extractor_dim(const feat_text_extractor *ex);
 FEAT_API size_t feat_text_extractor_n_taps(const feat_text_extractor *ex);
@@ -153,8 +149,8 @@ FEAT_API const feat_tokenizer *feat_text_extractor_tokenizer(const feat_text_ext
  * Extracts one row per text. @p lens may be NULL (all NUL-terminated) or give byte lengths
  * ((size_t)-1 for a NUL-terminated entry). Invalid UTF-8 fails only its own item.
  */
-FEAT_API feat_status feat_text_extractor_extract(feat_text_extractor *ex, const char *const *texts,
-                                                 const size_t *lens, size_t n, feat_result **out);
+FEAT_API feat_status feat_text_extractor_extract(feat_text_extractor *ex, const char *const *texts, const size_t *lens,
+                                                 size_t n, feat_result **out);
 /** As _extract, for sentence pairs (token type ids 0 and 1). */
 FEAT_API feat_status feat_text_extractor_extract_pairs(feat_text_extractor *ex, const char *const *texts_a,
                                                        const size_t *lens_a, const char *const *texts_b,

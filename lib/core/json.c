@@ -129,9 +129,7 @@ static feat_status parse_string(parser *ps, char **out)
             n += put_utf8(o + n, cp);
             break;
         }
-        default:
-            free(o);
-            return fail(ps, "bad escape");
+        default: free(o); return fail(ps, "bad escape");
         }
     }
     ps->p++; /* closing quote */

@@ -65,51 +65,48 @@ feat_status feat_option_set_string(char **slot, const char *value, const char *w
 
 /* feat_<kind>_options_new/_free/_copy and the setters of the embedded feat_model_options
  * (taps, fusion, batch size, device, precision). */
-#define FEAT_OPTIONS_DEFINE_COMMON(kind)                                                                  \
-    _Static_assert(offsetof(feat_##kind##_options, model) == 0, "the model options must come first");     \
-    feat_status feat_##kind##_options_copy(const feat_##kind##_options *src, feat_##kind##_options **out) \
-    {                                                                                                     \
-        return feat_options_dup(src, sizeof(feat_##kind##_options), (void **)out, __func__);              \
-    }                                                                                                     \
-    feat_status feat_##kind##_options_new(feat_##kind##_options **out)                                    \
-    {                                                                                                     \
-        return feat_##kind##_options_copy(NULL, out);                                                     \
-    }                                                                                                     \
-    void feat_##kind##_options_free(feat_##kind##_options *opts) { feat_options_free(opts); }             \
-    feat_status feat_##kind##_options_set_taps(feat_##kind##_options *opts, const char *spec)             \
-    {                                                                                                     \
-        return feat_taps_set_spec(opts ? &opts->model.taps : NULL, __func__, spec);                       \
-    }                                                                                                     \
-    FEAT_OPTIONS_DEFINE_MODEL(kind, fusion, feat_fusion)                                                  \
-    FEAT_OPTIONS_DEFINE_MODEL(kind, batch_size, uint32_t)                                                 \
-    FEAT_OPTIONS_DEFINE_MODEL(kind, device, const char *)                                                 \
-    FEAT_OPTIONS_DEFINE_MODEL(kind, precision, feat_precision)
+#define FEAT_OPTIONS_DEFINE_COMMON(kind)                                                                               \
+  _Static_assert(offsetof(feat_##kind##_options, model) == 0, "the model options must come first");                    \
+  feat_status feat_##kind##_options_copy(const feat_##kind##_options *src, feat_##kind##_options **out)                \
+  {                                                                                                                    \
+    return feat_options_dup(src, sizeof(feat_##kind##_options), (void **)out, __func__);                               \
+  }                                                                                                                    \
+  feat_status feat_##kind##_options_new(feat_##kind##_options **out) { return feat_##kind##_options_copy(NULL, out); } \
+  void feat_##kind##_options_free(feat_##kind##_options *opts) { feat_options_free(opts); }                            \
+  feat_status feat_##kind##_options_set_taps(feat_##kind##_options *opts, const char *spec)                            \
+  {                                                                                                                    \
+    return feat_taps_set_spec(opts ? &opts->model.taps : NULL, __func__, spec);                                        \
+  }                                                                                                                    \
+  FEAT_OPTIONS_DEFINE_MODEL(kind, fusion, feat_fusion)                                                                 \
+  FEAT_OPTIONS_DEFINE_MODEL(kind, batch_size, uint32_t)                                                                \
+  FEAT_OPTIONS_DEFINE_MODEL(kind, device, const char *)                                                                \
+  FEAT_OPTIONS_DEFINE_MODEL(kind, precision, feat_precision)
 
-#define FEAT_OPTIONS_DEFINE_MODEL(kind, name, type)                                                       \
-    feat_status feat_##kind##_options_set_##name(feat_##kind##_options *opts, type value)                 \
-    {                                                                                                     \
-        return feat_model_options_set_##name(opts ? &opts->model : NULL, __func__, value);                \
-    }
+#define FEAT_OPTIONS_DEFINE_MODEL(kind, name, type)                                                                    \
+  feat_status feat_##kind##_options_set_##name(feat_##kind##_options *opts, type value)                                \
+  {                                                                                                                    \
+    return feat_model_options_set_##name(opts ? &opts->model : NULL, __func__, value);                                 \
+  }
 
 /* feat_<kind>_options_set_<name>(opts, value) for an enumeration whose last value is `last`,
  * stored in the field of the same name. */
-#define FEAT_OPTIONS_DEFINE_ENUM(kind, name, type, last, what)                                            \
-    feat_status feat_##kind##_options_set_##name(feat_##kind##_options *opts, type value)                 \
-    {                                                                                                     \
-        feat_status st = feat_option_check_enum(opts, __func__, (int)value, last, what);                  \
-        if (st == FEAT_OK)                                                                                \
-            opts->name = value;                                                                           \
-        return st;                                                                                        \
-    }
+#define FEAT_OPTIONS_DEFINE_ENUM(kind, name, type, last, what)                                                         \
+  feat_status feat_##kind##_options_set_##name(feat_##kind##_options *opts, type value)                                \
+  {                                                                                                                    \
+    feat_status st = feat_option_check_enum(opts, __func__, (int)value, last, what);                                   \
+    if (st == FEAT_OK)                                                                                                 \
+      opts->name = value;                                                                                              \
+    return st;                                                                                                         \
+  }
 
 /* The same for a number: 0 (the default) or lo..hi. */
-#define FEAT_OPTIONS_DEFINE_RANGE(kind, name, type, lo, hi, what)                                         \
-    feat_status feat_##kind##_options_set_##name(feat_##kind##_options *opts, type value)                 \
-    {                                                                                                     \
-        feat_status st = feat_option_check_range(opts, __func__, value, lo, hi, what);                    \
-        if (st == FEAT_OK)                                                                                \
-            opts->name = value;                                                                           \
-        return st;                                                                                        \
-    }
+#define FEAT_OPTIONS_DEFINE_RANGE(kind, name, type, lo, hi, what)                                                      \
+  feat_status feat_##kind##_options_set_##name(feat_##kind##_options *opts, type value)                                \
+  {                                                                                                                    \
+    feat_status st = feat_option_check_range(opts, __func__, value, lo, hi, what);                                     \
+    if (st == FEAT_OK)                                                                                                 \
+      opts->name = value;                                                                                              \
+    return st;                                                                                                         \
+  }
 
 #endif /* FEAT_CORE_MODEL_OPTIONS_H */

@@ -22,8 +22,8 @@ feat_status feat_result_alloc(size_t n_items, size_t dim, feat_result **out, fea
         r->errors = calloc(n_items, sizeof *r->errors);
         if (!r->data || !r->status || !r->errors) {
             feat_result_free(r);
-            return feat_error_set(err, FEAT_E_NOMEM, "out of memory allocating a result of %zu x %zu floats",
-                                  n_items, dim);
+            return feat_error_set(err, FEAT_E_NOMEM, "out of memory allocating a result of %zu x %zu floats", n_items,
+                                  dim);
         }
         for (size_t i = 0; i < n_items * dim; i++)
             r->data[i] = NAN;
@@ -103,10 +103,7 @@ const char *feat_result_item_error(const feat_result *r, size_t i)
     return r->errors[i];
 }
 
-const float *feat_result_data(const feat_result *r)
-{
-    return r && r->n_items ? r->data : NULL;
-}
+const float *feat_result_data(const feat_result *r) { return r && r->n_items ? r->data : NULL; }
 
 feat_status feat_result_copy_to(const feat_result *r, float *dst, size_t dst_count, size_t *needed_out)
 {

@@ -8,9 +8,9 @@
 struct feat_result {
     size_t n_items;
     size_t dim;
-    float *data;            /* n_items * dim; failed rows are NaN */
-    feat_status *status;    /* n_items */
-    char **errors;          /* n_items, NULL where the item succeeded */
+    float *data;         /* n_items * dim; failed rows are NaN */
+    feat_status *status; /* n_items */
+    char **errors;       /* n_items, NULL where the item succeeded */
 };
 
 /* Allocates a result with every row NaN and every status FEAT_E_INTERNAL ("not computed"),

@@ -22,7 +22,4 @@ const char *feat_status_name(feat_status status)
     return "FEAT_E_UNKNOWN";
 }
 
-const char *feat_last_error(void)
-{
-    return feat_error_tls()->msg;
-}
+const char *feat_last_error(void) { return feat_error_tls()->msg; }

@@ -2,7 +2,6 @@
 #include "core/error.h"
 #include "shim/shim.h"
 
-
 feat_status feat_global_set_threads(int32_t n)
 {
     if (n < 0 || n > 1024)

@@ -33,10 +33,7 @@ void feat_layer_list_free(feat_layer_list *l)
 
 size_t feat_layer_list_len(const feat_layer_list *l) { return l ? l->n : 0; }
 
-const char *feat_layer_list_path(const feat_layer_list *l, size_t i)
-{
-    return l && i < l->n ? l->items[i].path : "";
-}
+const char *feat_layer_list_path(const feat_layer_list *l, size_t i) { return l && i < l->n ? l->items[i].path : ""; }
 
 const char *feat_layer_list_note(const feat_layer_list *l, size_t i)
 {

@@ -104,8 +104,8 @@ feat_status feat_model_info_read(const char *model_path, feat_model_info *out, f
     const char *format = feat_json_get_str(root, "format");
     if (!format || strcmp(format, "libfeat-model") != 0) {
         feat_json_free(root);
-        return feat_error_set(err, FEAT_E_MODEL, "%s: not a libfeat model side-car (\"format\" is not \"libfeat-model\")",
-                              sp);
+        return feat_error_set(err, FEAT_E_MODEL,
+                              "%s: not a libfeat model side-car (\"format\" is not \"libfeat-model\")", sp);
     }
     uint32_t version = 1;
     if ((st = get_u32(root, "format_version", &version, sp, err)) == FEAT_OK && version != FEAT_MODEL_SIDECAR_VERSION)
@@ -142,8 +142,8 @@ feat_status feat_model_info_read(const char *model_path, feat_model_info *out, f
         else if (strcmp(preset, "keras-vgg16") == 0)
             out->preset = FEAT_PRESET_KERAS_VGG16;
         else
-            return feat_error_set(err, FEAT_E_MODEL, "%s: unknown image.preset '%s' (expected torchvision or keras-vgg16)",
-                                  sp, preset);
+            return feat_error_set(err, FEAT_E_MODEL,
+                                  "%s: unknown image.preset '%s' (expected torchvision or keras-vgg16)", sp, preset);
     }
     if (vocab[0]) {
         if (vocab[0] == '/') {

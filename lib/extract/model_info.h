@@ -13,15 +13,15 @@ typedef struct feat_model_info {
     int has_sidecar;
     char sidecar_path[PATH_MAX];
     char family[32];
-    char input[16];             /* "image", "text" or "" when unknown */
+    char input[16]; /* "image", "text" or "" when unknown */
     char default_taps[1024];
-    feat_image_preset preset;   /* FEAT_PRESET_DEFAULT when not given */
-    uint32_t resize, crop;      /* 0 when not given */
-    int has_mean, has_std;      /* image.mean / image.std given */
-    float mean[3], std[3];      /* model channel order, the preset's scale; valid when has_* */
-    char vocab_path[PATH_MAX];  /* resolved against the side-car's folder; "" when none */
+    feat_image_preset preset;  /* FEAT_PRESET_DEFAULT when not given */
+    uint32_t resize, crop;     /* 0 when not given */
+    int has_mean, has_std;     /* image.mean / image.std given */
+    float mean[3], std[3];     /* model channel order, the preset's scale; valid when has_* */
+    char vocab_path[PATH_MAX]; /* resolved against the side-car's folder; "" when none */
     feat_tristate lowercase, strip_accents, chinese_chars; /* text.handle_chinese_chars */
-    uint32_t max_length;        /* 0 when not given */
+    uint32_t max_length;                                   /* 0 when not given */
 } feat_model_info;
 
 /* The side-car format_version this library reads (tools/export_models.py FORMAT_VERSION). */

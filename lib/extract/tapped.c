@@ -95,8 +95,8 @@ feat_status feat_tapped_probe(feat_tapped *t, const feat_shim_outputs *o, feat_e
     return FEAT_OK;
 }
 
-void feat_tapped_pool_item(const feat_tapped *t, const feat_shim_outputs *o, int64_t b, const int64_t *mask,
-                           float *row, float *scratch)
+void feat_tapped_pool_item(const feat_tapped *t, const feat_shim_outputs *o, int64_t b, const int64_t *mask, float *row,
+                           float *scratch)
 {
     size_t off = 0;
     for (size_t i = 0; i < t->taps.n; i++) {

@@ -13,11 +13,11 @@
 typedef struct feat_tapped {
     feat_shim_model *model; /* shared by clones (reference counted) */
     feat_model_info info;
-    feat_tap_list taps;     /* resolved, in the order given */
+    feat_tap_list taps; /* resolved, in the order given */
     size_t tap_dim[FEAT_TAP_MAX];
     char tap_names[FEAT_TAP_MAX][FEAT_TAP_PATH_MAX + 32]; /* "path@k:pool" */
     feat_fusion fusion;
-    size_t dim;             /* fused row length; 0 until feat_tapped_probe */
+    size_t dim; /* fused row length; 0 until feat_tapped_probe */
 } feat_tapped;
 
 /* Loads the model onto the options' device with their precision and adds their taps (NULL =
@@ -29,8 +29,8 @@ feat_status feat_tapped_probe(feat_tapped *t, const feat_shim_outputs *o, feat_e
 
 /* Pools item b of a run into row (t->dim floats). mask: the item's attention mask (token
  * sequences) or NULL. scratch: at least max(tap_dim) floats, for mean fusion. */
-void feat_tapped_pool_item(const feat_tapped *t, const feat_shim_outputs *o, int64_t b, const int64_t *mask,
-                           float *row, float *scratch);
+void feat_tapped_pool_item(const feat_tapped *t, const feat_shim_outputs *o, int64_t b, const int64_t *mask, float *row,
+                           float *scratch);
 
 /* Copies t into out sharing the model (one more reference). */
 void feat_tapped_share(const feat_tapped *t, feat_tapped *out);

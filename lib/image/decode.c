@@ -46,8 +46,7 @@ void feat_buf_free(feat_buf *b)
 
 /* ---- limits ----------------------------------------------------------------------------- */
 
-static feat_status check_size(const char *fmt, uint32_t w, uint32_t h, const feat_decode_params *p,
-                              feat_error *err)
+static feat_status check_size(const char *fmt, uint32_t w, uint32_t h, const feat_decode_params *p, feat_error *err)
 {
     if (w == 0 || h == 0)
         return feat_error_set(err, FEAT_E_DECODE, "%s header gives an empty image (%ux%u)", fmt, w, h);
@@ -121,7 +120,7 @@ int feat_exif_orientation(const uint8_t *p, size_t n)
 typedef struct jpeg_err {
     struct jpeg_error_mgr pub;
     jmp_buf jb;
-    int eof_warnings;          /* JWRN_JPEG_EOF: the data ended early (truncated file) */
+    int eof_warnings; /* JWRN_JPEG_EOF: the data ended early (truncated file) */
     char msg[JMSG_LENGTH_MAX];
 } jpeg_err;
 
@@ -197,8 +196,8 @@ static unsigned fast_denom(const feat_decode_params *p, uint32_t w, uint32_t h)
     return 1;
 }
 
-static feat_status decode_jpeg(const uint8_t *data, size_t n, const feat_decode_params *p, feat_buf *pix,
-                               feat_img *out, int *orientation, uint32_t *src_w, uint32_t *src_h, feat_error *err)
+static feat_status decode_jpeg(const uint8_t *data, size_t n, const feat_decode_params *p, feat_buf *pix, feat_img *out,
+                               int *orientation, uint32_t *src_w, uint32_t *src_h, feat_error *err)
 {
     struct jpeg_decompress_struct cinfo;
     jpeg_err jerr;
@@ -382,8 +381,8 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
 #define FEAT_PNG_CHUNK_MALLOC_MAX 8000000
 #define FEAT_PNG_CHUNK_CACHE_MAX 1000
 
-static feat_status decode_png(const uint8_t *data, size_t n, const feat_decode_params *p, feat_buf *pix,
-                              feat_img *out, int *orientation, uint32_t *src_w, uint32_t *src_h, feat_error *err)
+static feat_status decode_png(const uint8_t *data, size_t n, const feat_decode_params *p, feat_buf *pix, feat_img *out,
+                              int *orientation, uint32_t *src_w, uint32_t *src_h, feat_error *err)
 {
     /* The size limits are checked on the IHDR bytes first: libpng reports a size over its
      * user limit only as "Invalid IHDR data", and the message should say which limit. */
@@ -580,7 +579,6 @@ feat_status feat_decode(const uint8_t *data, size_t n, const feat_decode_params 
         return feat_error_set(err, FEAT_E_UNSUPPORTED, "unsupported image format %s (only JPEG and PNG)", f);
     if (n < 8 && (has(data, n, 0, "\xff\xd8", n < 2 ? n : 2) || has(data, n, 0, "\x89PNG", n < 4 ? n : 4)))
         return feat_error_set(err, FEAT_E_DECODE, "image data is truncated (%zu bytes)", n);
-    return feat_error_set(err, FEAT_E_DECODE,
-                          "not a JPEG or PNG image (first bytes %02x %02x %02x %02x; %zu bytes)", data[0],
-                          n > 1 ? data[1] : 0, n > 2 ? data[2] : 0, n > 3 ? data[3] : 0, n);
+    return feat_error_set(err, FEAT_E_DECODE, "not a JPEG or PNG image (first bytes %02x %02x %02x %02x; %zu bytes)",
+                          data[0], n > 1 ? data[1] : 0, n > 2 ? data[2] : 0, n > 3 ? data[3] : 0, n);
 }

@@ -23,17 +23,17 @@
 #define FEAT_IMAGE_DEFAULT_DECODE_THREADS 1u
 
 struct feat_image_options {
-    feat_model_options model;          /* taps, fusion, batch size (0: 1), device, precision */
-    feat_image_preset preset;          /* DEFAULT: the model's, else TORCHVISION */
-    uint32_t resize;                   /* 0: the model's, else 256 (TORCHVISION only) */
-    uint32_t crop_w, crop_h;           /* 0: 224x224 (both 0 or both set) */
-    feat_interpolation interpolation;  /* DEFAULT: the preset's (bilinear / nearest) */
-    int mean_set, std_set;             /* whether mean[] / std[] were given */
-    float mean[3], std[3];             /* model channel order; valid when *_set */
-    int exif_orientation;              /* 0 or 1 */
-    uint64_t max_pixels;               /* 0: FEAT_IMAGE_DEFAULT_MAX_PIXELS */
-    feat_decode_mode decode_mode;      /* DEFAULT: EXACT */
-    uint32_t decode_threads;           /* 0: FEAT_IMAGE_DEFAULT_DECODE_THREADS */
+    feat_model_options model;         /* taps, fusion, batch size (0: 1), device, precision */
+    feat_image_preset preset;         /* DEFAULT: the model's, else TORCHVISION */
+    uint32_t resize;                  /* 0: the model's, else 256 (TORCHVISION only) */
+    uint32_t crop_w, crop_h;          /* 0: 224x224 (both 0 or both set) */
+    feat_interpolation interpolation; /* DEFAULT: the preset's (bilinear / nearest) */
+    int mean_set, std_set;            /* whether mean[] / std[] were given */
+    float mean[3], std[3];            /* model channel order; valid when *_set */
+    int exif_orientation;             /* 0 or 1 */
+    uint64_t max_pixels;              /* 0: FEAT_IMAGE_DEFAULT_MAX_PIXELS */
+    feat_decode_mode decode_mode;     /* DEFAULT: EXACT */
+    uint32_t decode_threads;          /* 0: FEAT_IMAGE_DEFAULT_DECODE_THREADS */
 };
 
 /* Deep copy of @p src (NULL: a default-initialised object) into a new object in *out.

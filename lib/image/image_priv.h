@@ -20,11 +20,11 @@ int feat_buf_reserve(feat_buf *b, size_t n);
 void feat_buf_free(feat_buf *b);
 
 struct feat_image_scratch {
-    feat_buf file;    /* encoded bytes read from a file */
-    feat_buf pix;     /* decoded pixels */
-    feat_buf pix2;    /* EXIF-oriented pixels */
-    feat_buf win;     /* the resized crop window, 8-bit */
-    feat_buf tmp;     /* horizontal-pass output rows */
+    feat_buf file; /* encoded bytes read from a file */
+    feat_buf pix;  /* decoded pixels */
+    feat_buf pix2; /* EXIF-oriented pixels */
+    feat_buf win;  /* the resized crop window, 8-bit */
+    feat_buf tmp;  /* horizontal-pass output rows */
 };
 
 /* A decoded image: 8-bit samples, ch = 1 (gray, replicated to RGB at the end, which is what
@@ -40,11 +40,11 @@ typedef struct feat_img {
 typedef struct feat_decode_params {
     uint64_t max_pixels;
     uint32_t max_side;
-    int want_orientation;      /* read the EXIF Orientation tag into *orientation */
-    int fast;                  /* FEAT_DECODE_FAST: fast IDCT, DCT-domain downscaling */
+    int want_orientation; /* read the EXIF Orientation tag into *orientation */
+    int fast;             /* FEAT_DECODE_FAST: fast IDCT, DCT-domain downscaling */
     /* FAST only: the decoded image may be DCT-downscaled while both sides stay >= these
      * (computed from the final size the resize step will produce). */
-    uint32_t fast_min_short;   /* shorter side >= this (TORCHVISION) */
+    uint32_t fast_min_short;         /* shorter side >= this (TORCHVISION) */
     uint32_t fast_min_w, fast_min_h; /* both sides (KERAS) */
 } feat_decode_params;
 
@@ -70,7 +70,7 @@ feat_status feat_img_orient(const feat_img *src, int orientation, feat_buf *buf,
  * ww * wh * src->ch bytes, packed. out_w == src->w and out_h == src->h copies without
  * resampling, as Pillow does. */
 feat_status feat_resize_window(const feat_img *src, uint32_t out_w, uint32_t out_h, feat_interpolation interp,
-                               int64_t wx0, int64_t wy0, uint32_t ww, uint32_t wh, uint8_t *dst,
-                               feat_image_scratch *s, feat_error *err);
+                               int64_t wx0, int64_t wy0, uint32_t ww, uint32_t wh, uint8_t *dst, feat_image_scratch *s,
+                               feat_error *err);
 
 #endif

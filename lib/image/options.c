@@ -25,8 +25,8 @@ feat_status feat_image_options_set_crop(feat_image_options *opts, uint32_t width
     if (st != FEAT_OK)
         return st;
     if ((width == 0) != (height == 0))
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "crop %ux%u: give both sides, or 0x0 for the default",
-                                  width, height);
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "crop %ux%u: give both sides, or 0x0 for the default", width,
+                                  height);
     if (width > FEAT_IMAGE_MAX_TARGET || height > FEAT_IMAGE_MAX_TARGET)
         return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "crop %ux%u out of range: sides 1..%u", width, height,
                                   FEAT_IMAGE_MAX_TARGET);
@@ -105,8 +105,8 @@ static feat_status preprocess_one(const feat_image_options *opts, const char *pa
     return st;
 }
 
-feat_status feat_image_preprocess_file(const feat_image_options *opts, const char *path, float *dst,
-                                       size_t dst_count, size_t *needed_out)
+feat_status feat_image_preprocess_file(const feat_image_options *opts, const char *path, float *dst, size_t dst_count,
+                                       size_t *needed_out)
 {
     return preprocess_one(opts, path, NULL, 0, dst, dst_count, needed_out,
                           path ? NULL : "feat_image_preprocess_file: path is NULL");

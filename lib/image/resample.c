@@ -19,7 +19,7 @@
 #include <string.h>
 
 #ifndef M_PI
-#define M_PI 3.14159265358979323846
+#  define M_PI 3.14159265358979323846
 #endif
 
 #define PRECISION_BITS (32 - 8 - 2)
@@ -276,8 +276,8 @@ static feat_status resize_nearest(const feat_img *src, uint32_t out_w, uint32_t 
 }
 
 feat_status feat_resize_window(const feat_img *src, uint32_t out_w, uint32_t out_h, feat_interpolation interp,
-                               int64_t wx0, int64_t wy0, uint32_t ww, uint32_t wh, uint8_t *dst,
-                               feat_image_scratch *s, feat_error *err)
+                               int64_t wx0, int64_t wy0, uint32_t ww, uint32_t wh, uint8_t *dst, feat_image_scratch *s,
+                               feat_error *err)
 {
     const int ch = src->ch;
     const size_t dst_stride = (size_t)ww * ch;

@@ -10,9 +10,8 @@
 #include <string.h>
 
 static const char *const pool_names[] = {
-    [FEAT_POOL_AUTO] = "auto", [FEAT_POOL_NONE] = "none", [FEAT_POOL_FLATTEN] = "flatten",
-    [FEAT_POOL_GAP] = "gap",   [FEAT_POOL_GMP] = "gmp",   [FEAT_POOL_CLS] = "cls",
-    [FEAT_POOL_MEAN] = "mean", [FEAT_POOL_MAX] = "max",
+    [FEAT_POOL_AUTO] = "auto", [FEAT_POOL_NONE] = "none", [FEAT_POOL_FLATTEN] = "flatten", [FEAT_POOL_GAP] = "gap",
+    [FEAT_POOL_GMP] = "gmp",   [FEAT_POOL_CLS] = "cls",   [FEAT_POOL_MEAN] = "mean",       [FEAT_POOL_MAX] = "max",
 };
 
 const char *feat_pool_name(feat_pool pool)
@@ -253,7 +252,8 @@ static feat_status not_found(const char *written, const char *resolved, const fe
         used += (size_t)w;
     }
     if (strcmp(written, resolved) != 0)
-        return feat_error_set(err, FEAT_E_NOT_FOUND, "no layer '%s' (from '%s') in the model; closest: %s (run "
+        return feat_error_set(err, FEAT_E_NOT_FOUND,
+                              "no layer '%s' (from '%s') in the model; closest: %s (run "
                               "'feat layers MODEL' for the full list)",
                               resolved, written, used ? hint : "none");
     return feat_error_set(err, FEAT_E_NOT_FOUND,
@@ -310,8 +310,7 @@ static feat_status resolve_path(const feat_tap_spec *t, const char *written, con
     return FEAT_OK;
 }
 
-feat_status feat_taps_resolve(const feat_tap_list *in, const feat_module_list *m, feat_tap_list *out,
-                              feat_error *err)
+feat_status feat_taps_resolve(const feat_tap_list *in, const feat_module_list *m, feat_tap_list *out, feat_error *err)
 {
     out->n = 0;
     for (size_t i = 0; i < in->n; i++) {
@@ -354,8 +353,9 @@ feat_status feat_taps_resolve(const feat_tap_list *in, const feat_module_list *m
                                   t->path, pre_len ? rprefix : "(model root)");
         long ra = a < 0 ? n + a : a, rb = b < 0 ? n + b : b;
         if (ra < 0 || rb < 0 || ra >= n || rb >= n)
-            return feat_error_set(err, FEAT_E_NOT_FOUND, "tap '%s': range %ld..%ld out of bounds, '%s' has %ld children",
-                                  t->path, a, b, pre_len ? rprefix : "(model root)", n);
+            return feat_error_set(err, FEAT_E_NOT_FOUND,
+                                  "tap '%s': range %ld..%ld out of bounds, '%s' has %ld children", t->path, a, b,
+                                  pre_len ? rprefix : "(model root)", n);
         if (ra > rb)
             return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "tap '%s': empty range %ld..%ld (start after end)",
                                   t->path, a, b);
@@ -420,8 +420,7 @@ feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor
                                   path, feat_pool_name(*pool), feat_pool_name(*pool), s->ndim);
         *dim_out = (size_t)s->dims[2];
         return FEAT_OK;
-    case FEAT_POOL_AUTO:
-        break;
+    case FEAT_POOL_AUTO: break;
     }
     return feat_error_set(err, FEAT_E_INTERNAL, "tap '%s': unknown pooling %d", path, (int)*pool);
 }
@@ -436,9 +435,7 @@ void feat_pool_apply(feat_pool pool, const float *data, const feat_tensor_shape 
     switch (pool) {
     case FEAT_POOL_NONE:
     case FEAT_POOL_FLATTEN:
-    case FEAT_POOL_AUTO:
-        memcpy(dst, x, per_item * sizeof *dst);
-        return;
+    case FEAT_POOL_AUTO: memcpy(dst, x, per_item * sizeof *dst); return;
     case FEAT_POOL_GAP:
     case FEAT_POOL_GMP: {
         size_t c = (size_t)s->dims[1], hw = (size_t)s->dims[2] * (size_t)s->dims[3];
@@ -461,9 +458,7 @@ void feat_pool_apply(feat_pool pool, const float *data, const feat_tensor_shape 
         }
         return;
     }
-    case FEAT_POOL_CLS:
-        memcpy(dst, x, (size_t)s->dims[2] * sizeof *dst);
-        return;
+    case FEAT_POOL_CLS: memcpy(dst, x, (size_t)s->dims[2] * sizeof *dst); return;
     case FEAT_POOL_MEAN:
     case FEAT_POOL_MAX: {
         size_t n_tok = (size_t)s->dims[1], h = (size_t)s->dims[2];

@@ -21,17 +21,17 @@ typedef enum feat_pool {
     FEAT_POOL_AUTO = 0, /* not given: flatten for feature maps, cls for token sequences */
     FEAT_POOL_NONE,     /* the tensor as is (flattened per item; fixed-size tensors only) */
     FEAT_POOL_FLATTEN,
-    FEAT_POOL_GAP,      /* global average over H, W of [B, C, H, W] */
-    FEAT_POOL_GMP,      /* global max over H, W */
-    FEAT_POOL_CLS,      /* token 0 of [B, S, H] */
-    FEAT_POOL_MEAN,     /* attention-mask-aware mean over tokens */
-    FEAT_POOL_MAX       /* attention-mask-aware max over tokens */
+    FEAT_POOL_GAP,  /* global average over H, W of [B, C, H, W] */
+    FEAT_POOL_GMP,  /* global max over H, W */
+    FEAT_POOL_CLS,  /* token 0 of [B, S, H] */
+    FEAT_POOL_MEAN, /* attention-mask-aware mean over tokens */
+    FEAT_POOL_MAX   /* attention-mask-aware max over tokens */
 } feat_pool;
 
 const char *feat_pool_name(feat_pool pool);
 
-#define FEAT_TAP_MAX 64          /* taps per spec after range expansion */
-#define FEAT_TAP_PATH_MAX 256    /* bytes per path */
+#define FEAT_TAP_MAX 64       /* taps per spec after range expansion */
+#define FEAT_TAP_PATH_MAX 256 /* bytes per path */
 
 /* One parsed tap. Segments keep negative indices and ranges until resolution. */
 typedef struct feat_tap_spec {
@@ -78,7 +78,7 @@ feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor
 
 /* Pools item b of a batch tensor (row-major, shape as given) into dst (dim_out floats).
  * mask: the item's attention mask of S values (token sequences only; NULL = all tokens). */
-void feat_pool_apply(feat_pool pool, const float *data, const feat_tensor_shape *shape, int64_t b,
-                     const int64_t *mask, float *dst);
+void feat_pool_apply(feat_pool pool, const float *data, const feat_tensor_shape *shape, int64_t b, const int64_t *mask,
+                     float *dst);
 
 #endif

@@ -42,11 +42,11 @@ void feat_tokenizer_special_ids(const feat_tokenizer *tok, feat_tok_special *out
 
 /* Effective normalizer settings of a loaded tokenizer (after resolving the defaults). */
 typedef struct feat_tok_config {
-    int lowercase;         /* 1/0 */
-    int strip_accents;     /* 1/0 */
-    int handle_cjk;        /* spaces around CJK ideographs (BERT's handle_chinese_chars) */
-    uint32_t max_length;   /* resolved: never 0 */
-    feat_truncation truncation; /* resolved: never DEFAULT */
+    int lowercase;                /* 1/0 */
+    int strip_accents;            /* 1/0 */
+    int handle_cjk;               /* spaces around CJK ideographs (BERT's handle_chinese_chars) */
+    uint32_t max_length;          /* resolved: never 0 */
+    feat_truncation truncation;   /* resolved: never DEFAULT */
     feat_utf8_policy utf8_policy; /* resolved: ERROR or REPLACE */
 } feat_tok_config;
 
@@ -71,16 +71,16 @@ void feat_tok_params_from_tokenizer(const feat_tokenizer *tok, feat_tok_params *
  * arrays with realloc only when a text needs more room than any before, so steady-state
  * encoding allocates nothing. Release with feat_tok_output_free. */
 typedef struct feat_tok_output {
-    size_t n_windows;        /* rows produced (1 unless params.windows and the text is long) */
-    size_t n_tokens;         /* tokens over all rows */
-    size_t *win_start;       /* n_windows + 1 entries: row w = tokens [win_start[w], win_start[w+1]) */
-    int32_t *ids;            /* n_tokens each */
-    int32_t *type_ids;       /* 0 for [CLS] A [SEP], 1 for B [SEP] */
-    int32_t *attention_mask; /* 1 everywhere (padding is the caller's) */
-    int32_t *sequence_ids;   /* 0 (A), 1 (B), -1 for [CLS]/[SEP] */
-    int64_t *offsets_bytes;  /* 2 * n_tokens when want_offsets: [start, end) into the item's own text */
-    int64_t *offsets_chars;  /* same in code points (an invalid sequence replaced by U+FFFD counts 1) */
-    size_t n_truncated;      /* content tokens dropped by truncation (0 with windows) */
+    size_t n_windows;               /* rows produced (1 unless params.windows and the text is long) */
+    size_t n_tokens;                /* tokens over all rows */
+    size_t *win_start;              /* n_windows + 1 entries: row w = tokens [win_start[w], win_start[w+1]) */
+    int32_t *ids;                   /* n_tokens each */
+    int32_t *type_ids;              /* 0 for [CLS] A [SEP], 1 for B [SEP] */
+    int32_t *attention_mask;        /* 1 everywhere (padding is the caller's) */
+    int32_t *sequence_ids;          /* 0 (A), 1 (B), -1 for [CLS]/[SEP] */
+    int64_t *offsets_bytes;         /* 2 * n_tokens when want_offsets: [start, end) into the item's own text */
+    int64_t *offsets_chars;         /* same in code points (an invalid sequence replaced by U+FFFD counts 1) */
+    size_t n_truncated;             /* content tokens dropped by truncation (0 with windows) */
     size_t cap_tokens, cap_windows; /* allocated capacities (internal) */
 } feat_tok_output;
 

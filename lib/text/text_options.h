@@ -16,17 +16,17 @@
 #define FEAT_TEXT_DEFAULT_BATCH_SIZE 16u /* measured: docs/performance.md */
 
 struct feat_text_options {
-    feat_model_options model;         /* taps, fusion, batch size (0: 16), device, precision */
-    feat_tristate lowercase;          /* DEFAULT: ON */
-    feat_tristate strip_accents;      /* DEFAULT: follows the effective lowercase */
-    uint32_t max_length;              /* 0: FEAT_TEXT_DEFAULT_MAX_LENGTH (or the model's) */
-    feat_truncation truncation;       /* DEFAULT: LONGEST_FIRST */
-    uint32_t window_stride;           /* 0: no windows, long texts are truncated */
+    feat_model_options model;           /* taps, fusion, batch size (0: 16), device, precision */
+    feat_tristate lowercase;            /* DEFAULT: ON */
+    feat_tristate strip_accents;        /* DEFAULT: follows the effective lowercase */
+    uint32_t max_length;                /* 0: FEAT_TEXT_DEFAULT_MAX_LENGTH (or the model's) */
+    feat_truncation truncation;         /* DEFAULT: LONGEST_FIRST */
+    uint32_t window_stride;             /* 0: no windows, long texts are truncated */
     feat_window_pooling window_pooling; /* DEFAULT: MEAN */
-    feat_utf8_policy utf8_policy;     /* DEFAULT: ERROR */
-    feat_tristate chinese_chars;      /* DEFAULT: ON (BERT's handle_chinese_chars). No public
-                                         setter: the text extractor takes it from the model's
-                                         side-car (text.handle_chinese_chars) */
+    feat_utf8_policy utf8_policy;       /* DEFAULT: ERROR */
+    feat_tristate chinese_chars;        /* DEFAULT: ON (BERT's handle_chinese_chars). No public
+                                           setter: the text extractor takes it from the model's
+                                           side-car (text.handle_chinese_chars) */
 };
 
 /* Deep copy of @p src (NULL: a default-initialised object) into a new object in *out.

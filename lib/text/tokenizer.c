@@ -24,7 +24,7 @@ static const char *const special_names[N_SPECIAL_NAMES] = {"[PAD]", "[UNK]", "[C
 #define MARK_BASE 0x110000u
 
 struct feat_tokenizer {
-    feat_error err;          /* load errors (written only by non-const calls) */
+    feat_error err; /* load errors (written only by non-const calls) */
     int loaded;
     feat_text_options *opts; /* copy of the options given to load */
     feat_tok_config cfg;
@@ -44,12 +44,12 @@ typedef struct seq_buf {
     uint32_t *ncp, *nsrc; /* normalized stream: code point (or marker), original char index */
     uint8_t *nins;        /* strip_accents: 1 when the entry is a non-first part of an NFD */
     size_t ncap, nlen;
-    uint32_t *rtmp;       /* sort_run() work space: 2 * rcap */
+    uint32_t *rtmp; /* sort_run() work space: 2 * rcap */
     uint8_t *rtmp8;
     size_t rcap;
     int sort_failed;
-    int32_t *tid;               /* tokens of the sequence (before [CLS]/[SEP]) */
-    uint32_t *tstart, *tend;    /* original char range of each token */
+    int32_t *tid;            /* tokens of the sequence (before [CLS]/[SEP]) */
+    uint32_t *tstart, *tend; /* original char range of each token */
     size_t tcap, nt;
 } seq_buf;
 
@@ -69,10 +69,7 @@ static const uint8_t ascii_class[128] = {
     /* ` a-z { | } ~ DEL(dropped: Cc) */
     3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 0};
 
-static inline int is_punct(uint32_t cp)
-{
-    return cp < 0x80 ? ascii_class[cp] == A_PUNCT : feat_uc_is_punct(cp);
-}
+static inline int is_punct(uint32_t cp) { return cp < 0x80 ? ascii_class[cp] == A_PUNCT : feat_uc_is_punct(cp); }
 
 /* ---- scratch ----------------------------------------------------------------------------- */
 
@@ -151,7 +148,7 @@ typedef struct norm_state {
     seq_buf *b;
     size_t run_start; /* first index of the current run of non-starters (canonical ordering) */
     int lower, strip;
-    int has_mn;       /* a mark for strip_marks() was emitted */
+    int has_mn; /* a mark for strip_marks() was emitted */
 } norm_state;
 
 static inline void emit(norm_state *ns, uint32_t cp, uint32_t src)
@@ -568,14 +565,18 @@ feat_status feat_tok_encode(const feat_tokenizer *tok, feat_tok_scratch *scratch
 {
     if (!tok || !scratch || !text_a || !p || !out)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "feat_tok_encode: %s is NULL",
-                              !tok ? "tokenizer" : !scratch ? "scratch" : !text_a ? "text" : !p ? "params" : "out");
+                              !tok       ? "tokenizer"
+                              : !scratch ? "scratch"
+                              : !text_a  ? "text"
+                              : !p       ? "params"
+                                         : "out");
     if (!tok->loaded)
         return feat_error_set(err, FEAT_E_STATE, "tokenizer has no vocabulary: call feat_tokenizer_load first");
     const int pair = text_b != NULL;
     const size_t added = pair ? 3 : 2;
     if (p->max_length < added || p->max_length > (uint32_t)INT32_MAX)
-        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "max_length %u too small: %s needs at least %zu", p->max_length,
-                              pair ? "a pair" : "a single text", added);
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "max_length %u too small: %s needs at least %zu",
+                              p->max_length, pair ? "a pair" : "a single text", added);
     const size_t m = p->max_length - added; /* content budget */
     if (p->windows && pair)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "windows are for single texts, not pairs");
@@ -634,15 +635,17 @@ feat_status feat_tok_encode(const feat_tokenizer *tok, feat_tok_scratch *scratch
         size_t remove = na + nb - m;
         switch (tr) {
         case FEAT_TRUNCATE_NONE:
-            return feat_error_set(err, FEAT_E_LIMIT, "input has %zu tokens, more than max_length %u (truncation is off)",
-                                  na + nb + added, p->max_length);
+            return feat_error_set(err, FEAT_E_LIMIT,
+                                  "input has %zu tokens, more than max_length %u (truncation is off)", na + nb + added,
+                                  p->max_length);
         case FEAT_TRUNCATE_ONLY_FIRST:
         case FEAT_TRUNCATE_ONLY_SECOND: {
             int second = tr == FEAT_TRUNCATE_ONLY_SECOND;
             if (second && !pair)
-                return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
-                                      "only_second truncation needs a second text (input has %zu tokens, max_length %u)",
-                                      na + added, p->max_length);
+                return feat_error_set(
+                    err, FEAT_E_INVALID_ARGUMENT,
+                    "only_second truncation needs a second text (input has %zu tokens, max_length %u)", na + added,
+                    p->max_length);
             size_t have = second ? nb : na;
             /* HF requires the cut sequence to keep at least one token (SequenceTooShort). */
             if (have <= remove)
@@ -776,8 +779,8 @@ feat_status feat_tokenizer_load(feat_tokenizer *tok, const char *vocab_path, con
         return feat_error_set(err, st, "%s", feat_error_tls()->msg);
     feat_tok_config *c = &tok->cfg;
     c->lowercase = tok->opts->lowercase != FEAT_TRISTATE_OFF;
-    c->strip_accents = tok->opts->strip_accents == FEAT_TRISTATE_DEFAULT ? c->lowercase
-                                                                         : tok->opts->strip_accents == FEAT_TRISTATE_ON;
+    c->strip_accents =
+        tok->opts->strip_accents == FEAT_TRISTATE_DEFAULT ? c->lowercase : tok->opts->strip_accents == FEAT_TRISTATE_ON;
     c->handle_cjk = tok->opts->chinese_chars != FEAT_TRISTATE_OFF;
     c->max_length = tok->opts->max_length ? tok->opts->max_length : FEAT_TEXT_DEFAULT_MAX_LENGTH;
     c->truncation = tok->opts->truncation ? tok->opts->truncation : FEAT_TRUNCATE_LONGEST_FIRST;
@@ -806,17 +809,14 @@ feat_status feat_tokenizer_load(feat_tokenizer *tok, const char *vocab_path, con
             unload(tok);
             return st;
         }
-    tok->special = (feat_tok_special){.cls = ids[2], .sep = ids[3], .pad = ids[0] >= 0 ? ids[0] : 0, .unk = ids[1],
-                                      .mask = ids[4]};
+    tok->special = (feat_tok_special){
+        .cls = ids[2], .sep = ids[3], .pad = ids[0] >= 0 ? ids[0] : 0, .unk = ids[1], .mask = ids[4]};
     tok->loaded = 1;
     feat_error_clear(err);
     return FEAT_OK;
 }
 
-size_t feat_tokenizer_vocab_size(const feat_tokenizer *tok)
-{
-    return tok && tok->loaded ? tok->vocab.n_ids : 0;
-}
+size_t feat_tokenizer_vocab_size(const feat_tokenizer *tok) { return tok && tok->loaded ? tok->vocab.n_ids : 0; }
 
 int32_t feat_tokenizer_token_to_id(const feat_tokenizer *tok, const char *token)
 {
@@ -850,7 +850,9 @@ feat_status feat_tokenizer_encode(const feat_tokenizer *tok, const char *text_a,
         *out = NULL;
     if (!tok || !text_a || !out)
         return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "feat_tokenizer_encode: %s is NULL",
-                                  !tok ? "tokenizer" : !text_a ? "text_a" : "out");
+                                  !tok      ? "tokenizer"
+                                  : !text_a ? "text_a"
+                                            : "out");
     if (!tok->loaded)
         return feat_error_set_tls(FEAT_E_STATE, "tokenizer has no vocabulary: call feat_tokenizer_load first");
     feat_tok_scratch *s;

@@ -45,8 +45,8 @@ int feat_uc_is_whitespace(uint32_t cp)
         return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
     if (cp < 0x85)
         return 0;
-    return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+           cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 int feat_uc_is_punct(uint32_t cp)
@@ -97,8 +97,8 @@ size_t feat_uc_nfd(uint32_t cp, uint32_t out[FEAT_UC_NFD_MAX])
     }
     utf8proc_int32_t buf[FEAT_UC_NFD_MAX];
     int last_boundclass = 0;
-    utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)cp, buf, FEAT_UC_NFD_MAX,
-                                                 UTF8PROC_DECOMPOSE, &last_boundclass);
+    utf8proc_ssize_t n =
+        utf8proc_decompose_char((utf8proc_int32_t)cp, buf, FEAT_UC_NFD_MAX, UTF8PROC_DECOMPOSE, &last_boundclass);
     if (n < 1 || n > FEAT_UC_NFD_MAX) {
         /* Cannot happen for canonical decompositions (at most 4); keep the code point. */
         out[0] = cp;

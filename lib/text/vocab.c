@@ -193,15 +193,17 @@ feat_status feat_vocab_load(feat_vocab *v, const char *path, feat_error *err)
         if (cp == FEAT_UC_INVALID) {
             unsigned bad = (uint8_t)data[i];
             free(data);
-            return feat_error_set(err, FEAT_E_DECODE, "vocabulary '%s' is not UTF-8: invalid byte 0x%02X at offset %zu (line %zu)",
-                                  path, bad, i, n_lines + 1);
+            return feat_error_set(err, FEAT_E_DECODE,
+                                  "vocabulary '%s' is not UTF-8: invalid byte 0x%02X at offset %zu (line %zu)", path,
+                                  bad, i, n_lines + 1);
         }
         if (cp == '\n' || i + k == size) {
             size_t end = cp == '\n' ? i : size;
             if (end - line_start > FEAT_VOCAB_MAX_LINE_BYTES) {
                 free(data);
-                return feat_error_set(err, FEAT_E_LIMIT, "vocabulary '%s' line %zu has %zu bytes, more than the limit of %u",
-                                      path, n_lines + 1, end - line_start, FEAT_VOCAB_MAX_LINE_BYTES);
+                return feat_error_set(err, FEAT_E_LIMIT,
+                                      "vocabulary '%s' line %zu has %zu bytes, more than the limit of %u", path,
+                                      n_lines + 1, end - line_start, FEAT_VOCAB_MAX_LINE_BYTES);
             }
             n_lines++;
             line_start = i + k;

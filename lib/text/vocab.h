@@ -16,24 +16,24 @@
 #define FEAT_TRIE_NONE 0xFFFFFFFFu
 
 typedef struct feat_trie_node {
-    uint32_t first;  /* index of the first child */
-    uint32_t dense;  /* index into dense tables, or FEAT_TRIE_NONE */
-    int32_t id;      /* token id ending here, or -1 */
-    uint16_t n;      /* number of children */
-    uint8_t label;   /* byte on the edge from the parent */
+    uint32_t first; /* index of the first child */
+    uint32_t dense; /* index into dense tables, or FEAT_TRIE_NONE */
+    int32_t id;     /* token id ending here, or -1 */
+    uint16_t n;     /* number of children */
+    uint8_t label;  /* byte on the edge from the parent */
 } feat_trie_node;
 
 typedef struct feat_vocab {
-    char *pool;            /* token strings, NUL-terminated, by id */
-    uint32_t *offset;      /* n_ids entries into pool */
-    uint32_t *length;      /* n_ids byte lengths */
-    uint8_t *shadowed;     /* 1 when a later line has the same token (HF: last wins) */
-    size_t n_ids;          /* lines */
+    char *pool;        /* token strings, NUL-terminated, by id */
+    uint32_t *offset;  /* n_ids entries into pool */
+    uint32_t *length;  /* n_ids byte lengths */
+    uint8_t *shadowed; /* 1 when a later line has the same token (HF: last wins) */
+    size_t n_ids;      /* lines */
     feat_trie_node *nodes;
     size_t n_nodes;
-    uint32_t *dense;       /* 256 * n_dense child indices */
+    uint32_t *dense; /* 256 * n_dense child indices */
     size_t n_dense;
-    uint32_t cont_node;    /* node of "##", FEAT_TRIE_NONE when no token starts with "##" */
+    uint32_t cont_node; /* node of "##", FEAT_TRIE_NONE when no token starts with "##" */
 } feat_vocab;
 
 /* Loads vocab.txt as HF's WordPiece::read_file: line i is id i, lines split on '\n', trailing

@@ -242,7 +242,8 @@ int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t 
         char in[8192], msg[1024];
         sanitize(inputs[i], in, sizeof in);
         sanitize(feat_result_item_error(r, i), msg, sizeof msg);
-        fprintf(f, "%zu\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i, st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
+        fprintf(f, "%zu\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i,
+                st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
     }
     if (fsync_and_rename(f, tmp, final))
         return -1;

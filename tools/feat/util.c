@@ -36,8 +36,8 @@ void strlist_free(strlist *l)
 
 static int has_image_extension(const char *name)
 {
-    static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif",
-                                       ".webp", ".tif", ".tiff", ".bmp"};
+    static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png",
+                                       ".gif", ".webp", ".tif", ".tiff", ".bmp"};
     const char *dot = strrchr(name, '.');
     if (!dot)
         return 0;

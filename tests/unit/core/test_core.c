@@ -71,8 +71,9 @@ static void test_json(void)
     CHECK(feat_json_get(feat_json_get(j, "o"), "in")->num == -150);
     CHECK(feat_json_get(j, "missing") == NULL);
     feat_json_free(j);
-    static const char *const bad[] = {"", "{", "{\"a\" 1}", "{\"a\": 1,}", "[1 2]", "\"\\ud800\"", "\"\\x\"",
-                                      "{\"a\": tru}", "01x", "{} {}", "\"tab\there\"", "\"open"};
+    static const char *const bad[] = {"",      "{",           "{\"a\" 1}",     "{\"a\": 1,}",
+                                      "[1 2]", "\"\\ud800\"", "\"\\x\"",       "{\"a\": tru}",
+                                      "01x",   "{} {}",       "\"tab\there\"", "\"open"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         feat_status st = feat_json_parse(bad[i], strlen(bad[i]), &j, &e);
         CHECK_EQ_INT(st, FEAT_E_DECODE);
@@ -97,7 +98,7 @@ static void test_npy(void)
     CHECK_EQ_INT(feat_npy_open(path, 3, &w, &e), FEAT_OK);
     const float rows[6] = {1, 2, 3, 4, 5, 6};
     CHECK_EQ_INT(feat_npy_append(w, rows, 2, &e), FEAT_OK);
-    CHECK(access(path, F_OK) != 0);   /* not under its final name before close */
+    CHECK(access(path, F_OK) != 0); /* not under its final name before close */
     CHECK(access(partial, F_OK) == 0);
     CHECK_EQ_INT(feat_npy_close(w, &e), FEAT_OK);
     CHECK(access(partial, F_OK) != 0);
@@ -123,8 +124,8 @@ static void test_npy(void)
                                              "(4611686018427387904, 4611686018427387904)"};
     for (size_t i = 0; i < sizeof bad_shapes / sizeof *bad_shapes; i++) {
         char h[128];
-        int n = snprintf(h + 10, sizeof h - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }\n",
-                         bad_shapes[i]);
+        int n =
+            snprintf(h + 10, sizeof h - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }\n", bad_shapes[i]);
         memcpy(h, "\x93NUMPY\x01\x00", 8);
         h[8] = (char)n;
         h[9] = 0;

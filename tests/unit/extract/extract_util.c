@@ -58,8 +58,7 @@ void tu_write_model(const char *name, const char *model, const char *sidecar)
     }
 }
 
-void tu_write_variant(char out[PATH_MAX], const char *name, const char *model, const char *extra,
-                      const char *sidecar)
+void tu_write_variant(char out[PATH_MAX], const char *name, const char *model, const char *extra, const char *sidecar)
 {
     char text[4096];
     snprintf(text, sizeof text, "%s%s\n", model, extra);
@@ -264,8 +263,7 @@ int tu_loads_ok(const tu_kind *k, void *ex, const tu_load_case *cases, size_t n)
         feat_status st = load(k, ex, c);
         const char *msg = tu_last_error(k, ex);
         size_t dim = k->text ? feat_text_extractor_dim(ex) : feat_image_extractor_dim(ex);
-        if (st != c->want || (c->msg && !strstr(msg, c->msg)) ||
-            (st != FEAT_OK && st != FEAT_E_STATE && dim != 0)) {
+        if (st != c->want || (c->msg && !strstr(msg, c->msg)) || (st != FEAT_OK && st != FEAT_E_STATE && dim != 0)) {
             fprintf(stderr, "load %s (taps %s): status %d, dim %zu, message '%s'; wanted %d, '%s'\n", c->model,
                     c->taps ? c->taps : "NULL", (int)st, dim, msg, (int)c->want, c->msg ? c->msg : "");
             ok = 0;

@@ -18,8 +18,7 @@ void tu_write(const char *name, const void *data, size_t n);
 void tu_write_model(const char *name, const char *model, const char *sidecar);
 /* Writes NAME.pt as model followed by the directive line extra (with its side-car when not
  * NULL) and puts its path in out. */
-void tu_write_variant(char out[PATH_MAX], const char *name, const char *model, const char *extra,
-                      const char *sidecar);
+void tu_write_variant(char out[PATH_MAX], const char *name, const char *model, const char *extra, const char *sidecar);
 /* Removes the scratch folder and what the tests wrote there. */
 void tu_cleanup(void);
 
@@ -38,7 +37,7 @@ typedef struct tu_kind {
     int text;                  /* 0: a feat_image_extractor given files; 1: a feat_text_extractor */
     const char *const *inputs; /* the standard items: image paths or texts */
     size_t n_items, dim;
-    const float *expect;       /* n_items x dim: the rows the backend's formula gives */
+    const float *expect; /* n_items x dim: the rows the backend's formula gives */
     /* A loaded extractor of the test's options with `batch` items a batch (never NULL; a
      * failed load is the test's failure and gives an empty extractor). */
     void *(*open)(const char *model, uint32_t batch);

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 
 #define N_TEXTS 12
-#define HID 8           /* hidden size of every module */
-#define DIM (4 * HID)   /* cls + max + mean + pooler */
-#define MAX_LEN 16      /* the side-car's max_length */
+#define HID 8         /* hidden size of every module */
+#define DIM (4 * HID) /* cls + max + mean + pooler */
+#define MAX_LEN 16    /* the side-car's max_length */
 #define TAPS "encoder.layer.-1:cls,encoder.layer.0:max,embeddings:mean,pooler"
 
 static const char *vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\na\ncat\ndog\nsat\non\nmat\nran\nbig\nred\n##s\n"
@@ -31,10 +31,18 @@ static const char *sidecar = "{\"format\": \"libfeat-model\", \"family\": \"test
                              " \"text\": {\"vocab\": \"vocab.txt\", \"lowercase\": true, \"max_length\": 16}}";
 
 /* Lengths from 3 to 16 tokens (the last one truncated), so batches mix lengths and pad. */
-static const char *texts[N_TEXTS] = {
-    "the cat sat",      "a dog ran fast", "The big red cats sat on the mat.", "dog", "cats", "a cat",
-    "the dog sat on a mat", "red", "fast cats ran", "big dogs", "on the mat",
-    "the cat sat on the mat . a dog ran on the mat . the big red dog sat"};
+static const char *texts[N_TEXTS] = {"the cat sat",
+                                     "a dog ran fast",
+                                     "The big red cats sat on the mat.",
+                                     "dog",
+                                     "cats",
+                                     "a cat",
+                                     "the dog sat on a mat",
+                                     "red",
+                                     "fast cats ran",
+                                     "big dogs",
+                                     "on the mat",
+                                     "the cat sat on the mat . a dog ran on the mat . the big red dog sat"};
 static float expect[N_TEXTS][DIM];
 static char model[PATH_MAX];
 

@@ -260,7 +260,9 @@ static void test_decode_errors(void)
         {"MM\x00*\x00\x00\x00\x08\x00\x00", 10, "TIFF"},
         {"BM\x46\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00", 26,
          "BMP"},
-        {"\x00\x00\x00\x1c" "ftypavif\x00\x00\x00\x00", 16, "AVIF"},
+        {"\x00\x00\x00\x1c"
+         "ftypavif\x00\x00\x00\x00",
+         16, "AVIF"},
     };
     for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) {
         bytes b = {(unsigned char *)formats[i].sig, formats[i].n};

@@ -5,13 +5,14 @@
 #include <math.h>
 
 static const char *const bert_paths[] = {
-    "embeddings", "embeddings.word_embeddings", "encoder", "encoder.layer", "encoder.layer.0",
-    "encoder.layer.0.attention", "encoder.layer.1", "encoder.layer.1.attention", "encoder.layer.2",
-    "encoder.layer.2.attention", "encoder.layer.3", "encoder.layer.3.attention", "pooler"};
+    "embeddings",      "embeddings.word_embeddings", "encoder",         "encoder.layer",
+    "encoder.layer.0", "encoder.layer.0.attention",  "encoder.layer.1", "encoder.layer.1.attention",
+    "encoder.layer.2", "encoder.layer.2.attention",  "encoder.layer.3", "encoder.layer.3.attention",
+    "pooler"};
 static const feat_module_list bert = {sizeof bert_paths / sizeof *bert_paths, bert_paths};
 
-static const char *const vgg_paths[] = {"features", "features.0", "features.1", "features.2", "features.3",
-                                        "avgpool", "classifier", "classifier.0"};
+static const char *const vgg_paths[] = {"features",   "features.0", "features.1", "features.2",
+                                        "features.3", "avgpool",    "classifier", "classifier.0"};
 static const feat_module_list vgg = {sizeof vgg_paths / sizeof *vgg_paths, vgg_paths};
 
 static void test_parse(void)
@@ -32,9 +33,21 @@ static void test_parse(void)
     CHECK_EQ_INT(feat_taps_parse("encoder.layer.-4..-1:cls", &l, &e), FEAT_OK);
     CHECK(strcmp(l.taps[0].path, "encoder.layer.-4..-1") == 0);
 
-    static const char *const bad[] = {"", "   ", ",", "features.29,", "features..29", "features.29:avg",
-                                      "features.:gap", ".features", "features.2x", "a.1..2.3..4", "layer@", "layer@-1",
-                                      "layer@x", ":gap", "features.29:"};
+    static const char *const bad[] = {"",
+                                      "   ",
+                                      ",",
+                                      "features.29,",
+                                      "features..29",
+                                      "features.29:avg",
+                                      "features.:gap",
+                                      ".features",
+                                      "features.2x",
+                                      "a.1..2.3..4",
+                                      "layer@",
+                                      "layer@-1",
+                                      "layer@x",
+                                      ":gap",
+                                      "features.29:"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         feat_error_clear(&e);
         feat_status st = feat_taps_parse(bad[i], &l, &e);

@@ -80,7 +80,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--lowercase") && v)
             st = feat_text_options_set_lowercase(o, strcmp(argv[++i], "off") ? FEAT_TRISTATE_ON : FEAT_TRISTATE_OFF);
         else if (!strcmp(a, "--strip-accents") && v)
-            st = feat_text_options_set_strip_accents(o, strcmp(argv[++i], "off") ? FEAT_TRISTATE_ON : FEAT_TRISTATE_OFF);
+            st =
+                feat_text_options_set_strip_accents(o, strcmp(argv[++i], "off") ? FEAT_TRISTATE_ON : FEAT_TRISTATE_OFF);
         else if (!strcmp(a, "--max-length") && v)
             st = feat_text_options_set_max_length(o, (uint32_t)strtoul(argv[++i], NULL, 10));
         else if (!strcmp(a, "--truncation") && v) {
