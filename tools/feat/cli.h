@@ -20,6 +20,7 @@
     X(tokenize, "--vocab V [< lines]", "WordPiece ids, one line per input line")              \
     X(preprocess, "-o OUT.npy FILES...", "the preprocessed input tensors (N, 3, H, W)")       \
     X(merge, "-o OUT.npy SHARDS...", "join --shard I/N outputs in input order")               \
+    X(probe, "--model M --data DIR|TSV -o REPORT.json", "which tap suits a labelled task")   \
     X(version, "", "library version and ABI")
 /* clang-format on */
 

@@ -157,6 +157,12 @@ static void test_taps_and_encoded(void)
     CHECK(strcmp(feat_image_extractor_tap(ex, 0), "features.0:gmp") == 0);
     CHECK(strcmp(feat_image_extractor_tap(ex, 1), "features.1:flatten") == 0);
     CHECK(strcmp(feat_image_extractor_tap(ex, 2), "classifier:flatten") == 0);
+    /* The pooled length of each tap: the column blocks of the concatenated row. */
+    CHECK_EQ_INT(feat_image_extractor_tap_dim(ex, 0), 4);
+    CHECK_EQ_INT(feat_image_extractor_tap_dim(ex, 1), 8);
+    CHECK_EQ_INT(feat_image_extractor_tap_dim(ex, 2), 5);
+    CHECK_EQ_INT(feat_image_extractor_tap_dim(ex, 3), 0);
+    CHECK_EQ_INT(feat_image_extractor_tap_dim(NULL, 0), 0);
     /* Reversed order, from encoded bytes. */
     void *data[N_ITEMS];
     size_t sizes[N_ITEMS];
