@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Benchmark driver: times libfeat through its C API on the same inputs the Python peers get.
  *
  *   bench_model image MODEL SPEC BATCH FILE...    end-to-end: decode + preprocess + forward + pool

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Python pipelines libfeat is measured against, each run in its own process by
 bench/run_bench.py (so peak RSS is per pipeline). Each prints
 "items=N seconds=S load_seconds=L first_seconds=F" like bench_model.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """libfeat against the Python pipelines it replaces, measured in one run on the same inputs
 (make bench). Prints throughput, the ratio libfeat / peer, peak RSS and cold start, and the
 model-only throughput as a fraction of the machine's measured peak. docs/performance.md

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Tokenizer throughput: libfeat (tokenize_dump --bench, C, one thread) vs Hugging Face
 `tokenizers` (Rust, RAYON_NUM_THREADS=1) on the fortunes corpus (English + German, one item
 per line), same vocabulary and settings (MiniLM / bert-base-uncased, no truncation, offsets

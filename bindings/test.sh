@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the Python, Go and Rust binding test suites against $FEAT_BUILD_DIR (default build/).
 # A language whose toolchain is missing is skipped with a message. The last line is the
 # summary the CI reads:  "bindings: N passed, N failed, N skipped".

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The seed's first flow: image features from `feat image` -> a scikit-learn classifier.
 
     classify_images.py FEATURES.npy ROWS.tsv

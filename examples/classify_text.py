@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The seed's second flow: sentence features from `feat text` -> a scikit-learn classifier.
 
     classify_text.py FEATURES.npy LABELLED.tsv     (LABELLED.tsv: label<TAB>text, same order)

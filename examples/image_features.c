@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The seed's first example from C: features of a folder's images with VGG16, one row each.
  *
  *   image_features MODEL.pt TAPS IMAGE...      e.g. vgg16.pt 'features.30:gap' a.jpg b.png

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The seed's second example from C: BERT features of two sentences and their similarity.
  *
  *   text_similarity MODEL.pt [TAPS] [SENTENCE_A SENTENCE_B]

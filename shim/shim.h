@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal C interface of the libtorch backend (shim/torch_shim.cpp).
  *
  * The only C++ in libfeat sits behind this header. No C++ exception crosses it: every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The backend of a build without libtorch: decoding, tokenizing and tap parsing still work,
  * every inference entry point reports FEAT_E_UNSUPPORTED. */
 #include "shim/shim.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The test backend: every function of shim/shim.h, without libtorch, returning deterministic
  * tensors of the shapes a small text "model file" asks for. It is linked only into the unit
  * tests of lib/extract (tests/unit/extract), never into libfeat.so, so that the extractors'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The libtorch backend: load TorchScript, add layer taps by graph surgery, freeze, run.
 // specs in docs/taps.md; the algorithm follows the tap method described there:
 // locate each tapped module's CallMethod in forward's graph (inlining only its ancestors),

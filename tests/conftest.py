@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures of the Python-driven tests: where the build is, and exported test models
 (made once per build directory with tools/export_models.py and reused)."""
 import os

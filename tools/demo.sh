@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job end to end (make demo): export the models, list layers, extract image
 # features of the mate-backgrounds photos and text features of the fortunes corpus with
 # the feat CLI, then train scikit-learn classifiers on the features (examples/).

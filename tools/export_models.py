@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Export models to TorchScript for libfeat, with a JSON side-car.
 
     export_models.py vgg16    [--random-init] [--export script|trace] -o vgg16.pt

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turns fortune files (records separated by lines holding '%') into one record per line,
 whitespace collapsed, for `feat text`. Usage: fortunes_to_lines.py FILE... > lines.txt
 With --label L each line is prefixed by 'L<TAB>' (for the classifier example)."""

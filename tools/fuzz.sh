@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every libFuzzer target for SECONDS each (default 60) from its seed corpus
 # (tests/fuzz/corpus/NAME; new inputs go to build-fuzz/corpus/NAME). Prints executions per
 # second and coverage per target; fails on the first crash.

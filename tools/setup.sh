@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs everything libfeat needs to build, test and run its demo on Debian 12 (bookworm):
 # Debian packages (compilers, libtorch, decoders, test data) and a Python venv with the
 # reference oracles (.venv, made from Debian's python3 so Debian's torch is visible).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Makes a venv holding a pip libtorch 2.x for `meson setup -Dtorch_dir=...` (docs/backends.md)
 # and prints the torch_dir to use. Usage: tools/torch2_venv.sh [VERSION] [VENV]
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // C helpers: each makes one libfeat call and copies the failure message in the same C call,
 // so no message is read from thread-local state after a goroutine may have moved.
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef FEAT_GO_HELPERS_H
 #define FEAT_GO_HELPERS_H
 #include <feat/feat.h>

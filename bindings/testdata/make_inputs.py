@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Writes the shared inputs of the binding tests into a folder (idempotent):
   images/   a few real photos (symlinks) + a corrupt JPEG + a non-image file + a PNG
   files.txt the image paths, one per line, including one that does not exist

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Prepares what every binding's tests compare against, once per build directory:
 
   $FEAT_BUILD_DIR/test-models/   exported test models (the cache tests/conftest.py uses too)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file feat/common.h
  * @brief Status codes, error messages, versions and process-wide settings of libfeat.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file feat/feat.h
  * @brief libfeat: deep-learning features from images and text, through a stable C ABI.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file feat/model.h
  * @brief Model introspection: the tappable layers of a model and their output shapes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file feat/result.h
  * @brief Results of an extraction: one feature row per input item, with per-item status.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal error slot shared by every libfeat object.
  *
  * Each public object embeds a feat_error; a failing call records its status and a one-line

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small, strict JSON reader for model side-cars (a few KB written by
  * tools/export_models.py). Parses into a tree; limits depth and size against hostile files. */
 #ifndef FEAT_CORE_JSON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The option fields and checks that image and text options share (core/model_options.h). */
 #include "core/model_options.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Component tier: the option fields and setter checks that image and text options share.
  *
  * feat_image_options and feat_text_options each embed a feat_model_options (the model-side

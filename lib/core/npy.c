@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "core/npy.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Streaming writer of 2-D float32 .npy files (NumPy format 1.0).
  *
  * The row count is unknown until the end, so the header is written with room to spare and

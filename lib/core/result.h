@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal constructor side of feat_result (include/feat/result.h). */
 #ifndef FEAT_CORE_RESULT_H
 #define FEAT_CORE_RESULT_H

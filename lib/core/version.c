@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "feat/common.h"
 
 #define FEAT_STR2(x) #x

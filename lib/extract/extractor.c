@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The skeleton the image and the text extractor share (extract/extractor.h). */
 #include "extract/extractor.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The skeleton the image and the text extractor share.
  *
  * Each extractor struct starts with a feat_extractor_core (error slot, private options copy,

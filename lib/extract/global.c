@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process-wide settings and the default thread count. */
 #include "core/error.h"
 #include "shim/shim.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat_layers_list: every submodule with its output shape for one example input. */
 #include "core/error.h"
 #include "extract/model_info.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "extract/model_info.h"
 
 #include "core/json.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The JSON side-car written next to a model by tools/export_models.py (docs/models.md):
  * family, input kind, default taps, preprocessing preset, vocabulary. */
 #ifndef FEAT_EXTRACT_MODEL_INFO_H

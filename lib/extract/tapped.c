@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "extract/tapped.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A model with its taps added: the part the image and text extractors share.
  * Loading reads the side-car, resolves the tap spec against the model's modules, adds the
  * taps to the graph (one forward pass that stops after the deepest tap), and after a first

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The text extractor: WordPiece (lib/text) -> length-bucketed, padded batches through the
  * model with taps (shim) -> mask-aware pooling and fusion (lib/taps) -> windows of a long
  * text combined -> one row per item in a feat_result. The parts every extractor has are in

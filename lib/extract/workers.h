@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Workers that run an extractor's batches side by side, each with a share of the thread budget.
  *
  * On a few cores, two forward passes of one thread each finish sooner than the same two passes

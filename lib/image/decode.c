@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Decoding: JPEG with the libjpeg API of libjpeg-turbo, PNG with libpng's low-level API.
  *
  * Both produce what Pillow's Image.open(p).convert("RGB") produces, sample for sample

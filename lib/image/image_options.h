@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Definition of the opaque feat_image_options (shared by the preprocessing code and the image
  * extractor).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Private to lib/image: growable buffers, the decoded-image view, and the decode / orient /
  * resample stages that preprocess.c chains together. */
 #ifndef FEAT_IMAGE_PRIV_H

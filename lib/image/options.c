@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat_image_options: the public setters, on the shared option checks of core/model_options.h
  * (errors go to the thread slot because an options object has no error slot of its own), and
  * the model-less preprocessing entry points feat_image_preprocess_file / _encoded. */

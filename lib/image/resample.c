@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pillow-exact resizing, restricted to a window of the output.
  *
  * BILINEAR / BICUBIC / LANCZOS port Pillow's src/libImaging/Resample.c (8-bit path):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "taps/taps.h"
 
 #include "core/model_options.h"

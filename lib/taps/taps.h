@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Layer taps: the spec grammar, its resolution against a model's module list, and pooling.
  * Pure C; the shim only adds the resolved paths as graph outputs, and the fusion of the pooled
  * taps into one row is in lib/extract/tapped.c.

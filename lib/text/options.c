@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat_text_options: the public setters, one row each, defined by core/model_options.h on the
  * shared option checks (errors go to the thread slot because an options object has no error
  * slot of its own). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal interface of the text component, for the text extractor (lib/extract) and tests.
  *
  * Thread rules: a loaded feat_tokenizer is read-only. Any number of threads may call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Definition of the opaque feat_text_options (shared by the tokenizer and the text extractor).
  *
  * Every field holds exactly what the caller set; 0 / FEAT_*_DEFAULT / NULL mean "default" and

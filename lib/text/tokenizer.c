@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* BERT tokenizer: BertNormalizer + BertPreTokenizer + WordPiece + BERT post-processing, with
  * the exact semantics of Hugging Face tokenizers' fast implementation (docs/tokenizer.md).
  *

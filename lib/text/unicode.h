@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Character classes of Hugging Face's fast BERT tokenizer on top of utf8proc 2.8.
  *
  * HF's Rust code classifies with frozen tables (general categories of UCD 8.0 from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "text/vocab.h"
 
 #include "text/text_internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* WordPiece vocabulary: vocab.txt parsing and a byte trie for longest-prefix matching.
  *
  * The trie holds every token; continuation tokens are simply the strings starting with "##",

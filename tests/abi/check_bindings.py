@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Every FEAT_API function of include/feat/*.h must be bound by the Python, Go and Rust
 bindings, and every libfeat function a binding names must still be exported by libfeat.so.
 

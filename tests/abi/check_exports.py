@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """libfeat.so must export exactly the functions its public headers declare with FEAT_API:
 no libtorch, libjpeg or internal symbol leaks out, and no declared function is missing."""
 import pathlib

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The version is written once, in meson.build's project(version: ...). This checks that the
 library built from it reports it (feat/version.h is generated from it) and that every binding
 package that carries a version carries the same one:

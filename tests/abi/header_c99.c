@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The public header must compile as strict C99 (built with -std=c99 -pedantic -Werror). */
 #include <feat/feat.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The public header must compile as C++ and give C linkage.
 #include <feat/feat.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: decode + preprocess of untrusted bytes (JPEG, PNG, anything else).
  * Built three times with different seed corpora: fuzz_jpeg, fuzz_png (exact decode, the
  * torchvision preset) and fuzz_preprocess, where the first input byte also picks the preset,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the side-car JSON reader. */
 #include "core/json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the .npy header reader (used to resume and merge outputs). */
 #include "core/npy.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: tap spec parsing and resolution against a fixed module list. */
 #include "taps/taps.h"
 

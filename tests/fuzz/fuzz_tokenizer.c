@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: BERT normalizer + pre-tokenizer + WordPiece + encoding of untrusted text,
  * single and paired (split at the first 0x01 byte), with truncation and windows. The
  * vocabulary (small, but with special tokens, ## pieces, accents and CJK) is written once. */

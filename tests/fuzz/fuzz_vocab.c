@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: vocabulary loading from an untrusted file. */
 #include "text/text_internal.h"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the small seed inputs of the image, tokenizer and vocab fuzz targets into
 tests/fuzz/corpus/ (generated with Pillow from real images, kept tiny). Run once; the files
 are committed."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Independent PyTorch / Pillow / sentence-transformers references for libfeat's parity tests.
 
 Nothing here uses libfeat. The models are the *eager* PyTorch modules rebuilt with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test driver: failed loads retried on one extractor, then a load that works.
  *
  *   reload_probe IMAGE_MODEL IMAGE BAD_PATH...

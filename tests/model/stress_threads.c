@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Concurrency stress: T threads, each with its own clone of one loaded extractor (image or
  * text), extract the same inputs R times; every result must equal a serial run bit for bit.
  *

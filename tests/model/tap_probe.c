@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test driver: adds the taps of a spec to a model exactly as the extractors do (resolve,
  * graph surgery, freeze, optimize) and writes each tap's raw output for a given input to
  * OUTDIR/tapK.npy, so the parity tests compare them with PyTorch forward hooks.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`feat text` names the OPENBLAS_CORETYPE to set when OpenBLAS fell back to its generic
 kernels on a CPU it does not know (tools/feat/blas_core.c), and stays quiet otherwise."""
 import subprocess

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The feat command line itself, no model needed: `feat --help` lists every subcommand, each
 subcommand's --help is aligned and accepts exactly what it lists, and bad option values are
 one clear error line with exit status 2."""

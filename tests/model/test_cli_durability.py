@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A feat run killed at any moment leaves only complete outputs, and --resume finishes it with
 exactly the rows of an uninterrupted run; SIGINT stops cleanly after the current batch;
 --shard I/N outputs merged with `feat merge` equal the unsharded run."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Opt-in compressed modes: a dynamic-int8 MiniLM export (tools/export_models.py --quantize)
 and bfloat16 autocast (--precision bf16). Each is checked twice: libfeat runs the compressed
 model faithfully (against PyTorch running the same compressed model), and the accuracy cost

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Decode threads (feat_image_options_set_decode_threads) through the Python binding: N threads
 decode and preprocess images ahead of inference, with the same bytes for every N, batch size
 and thread budget as one image per call, per-item errors included; the N threads really run;

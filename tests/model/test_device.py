@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Device selection: a CUDA request on a build or machine without CUDA is a clear error (the
 C status, FEAT_E_DEVICE, is checked by the Python binding's tests), and where a GPU is visible
 to libfeat's libtorch, its features equal the CPU's within 1e-4 of each row's scale (float32). The GPU tests skip when libfeat reports no usable GPU, so

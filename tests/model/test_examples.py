@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The C examples run and agree with the Python references."""
 import re
 import subprocess

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`feat image` against the Python pipeline it replaces (Pillow + torchvision transforms, or
 the Keras-style load_img + caffe preprocessing, the same weights, the same pooling), and its
 handling of bad inputs: each bad file gets its own error row, the others are still written."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Sanity checks of tests/model/reference.py (and of tools/export_models.py) on small
 random-init models. No libfeat involved: if these fail, the parity tests are meaningless."""
 

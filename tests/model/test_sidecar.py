@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What libfeat reads from a model's side-car: format_version (an unknown one is refused) and
 text.handle_chinese_chars (followed by the tokenizer, checked against Hugging Face's tokenizer
 configured from the same side-car)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Extractors are used one thread at a time, and clones share the weights: several threads,
 each with its own clone, must give exactly the serial results."""
 import pathlib

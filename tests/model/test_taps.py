@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Tap parity: the taps libfeat adds by graph surgery (then freezes and optimizes) return the
 same values as PyTorch forward hooks that clone the module output, on scripted and traced
 exports; and bad tap requests fail with a clear status and message."""

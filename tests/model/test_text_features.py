@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`feat text` against sentence-transformers / Hugging Face with the real all-MiniLM-L6-v2
 weights, invariance to batch size and padding, long-text windows, and bad input."""
 import csv

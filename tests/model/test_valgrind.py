@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The CLI under valgrind memcheck on a small batch (good, corrupt and unsupported files):
 zero errors, zero definitely lost bytes. Third-party reports that are not libfeat's are
 suppressed in tests/valgrind/third_party.supp, each with its reason."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Spark local-mode overhead versus the feat CLI on the same inputs, timed in one run.
 
     FEAT_BUILD_DIR=$PWD/build .venv/bin/python tests/spark/bench_overhead.py [--cores 2]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libfeat.spark in Spark local mode (local[2]) against the feat CLI on the same inputs.
 
 Real photos (a PNG among them) plus a corrupt JPEG, through binaryFile content and through a

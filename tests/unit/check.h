@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Minimal assertion helpers for the C unit tests: each failed check prints where and why,
  * and the test exits non-zero at the end. */
 #ifndef FEAT_TEST_CHECK_H

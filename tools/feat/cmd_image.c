@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat image: features of image files and directories, written durably (run.c). */
 #include "cli.h"
 

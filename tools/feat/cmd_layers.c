@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat layers: the tappable layers of a model with their output shapes. */
 #include "cli.h"
 

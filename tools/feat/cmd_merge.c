@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat merge: joins the outputs of `--shard I/N` runs back into input order. Shard I holds
  * inputs I, I+N, I+2N, ..., so global row k is row k / N of shard k % N. */
 #include "cli.h"

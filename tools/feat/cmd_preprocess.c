@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat preprocess: the model input tensors of image files, as the extractor would make them. */
 #include "cli.h"
 

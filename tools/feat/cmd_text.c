@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat text: features of text lines, written durably (run.c). */
 #include "cli.h"
 

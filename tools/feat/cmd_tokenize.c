@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat tokenize: WordPiece ids of each input line. */
 #include "cli.h"
 

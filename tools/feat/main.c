@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* feat: the command-line face of libfeat. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Option tables of the feat subcommands: parsing, help, and the options they share (cli.h). */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Durable output of `feat image` and `feat text`: parts, resume, final join (see cli.h). */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The durable run of `feat image` and `feat text`: extract part by part, write each part,
  * stop cleanly on SIGINT/SIGTERM, join the parts at the end (cli.h). */
 #include "cli.h"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Experiment (docs/backends.md, ".pt2"): exports torchvision ResNet18 with taps fixed at export
 time as an AOTInductor package, plus an input and reference outputs for run_pt2.cpp.
 

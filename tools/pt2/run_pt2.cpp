@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Experiment (docs/backends.md, ".pt2"): loads an AOTInductor package with libtorch_cpu only, runs it
 // on the input written by export_pt2.py and compares with the eager references.
 //   g++ -std=c++20 run_pt2.cpp -I$T/include -I$T/include/torch/csrc/api/include -L$T/lib -Wl,-rpath,$T/lib -ltorch_cpu -lc10

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Image folder -> features, sentences -> embeddings.
 
     python examples/features.py image MODEL.pt PHOTO_DIR [TAPS]   -> features.npy

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures of the Python binding tests. The library under test is $FEAT_BUILD_DIR/libfeat.so
 (default: the repository's build/) unless FEAT_LIBRARY names another; models, inputs and the
 CLI's reference outputs come from bindings/testdata/prepare.py (cached in the build dir)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """8 threads extracting concurrently (each with its own clone) give the serial results bit for
 bit; 10,000 extractor open/close cycles do not grow memory. Measurements are appended to
 $FEAT_TEST_DATA/measurements.txt."""

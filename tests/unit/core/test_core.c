@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Status names, error slots, results, the side-car JSON reader and the .npy writer. */
 #include "../check.h"
 #include "core/json.h"

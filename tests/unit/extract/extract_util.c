@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "extract_util.h"
 
 #include "feat/feat.h"

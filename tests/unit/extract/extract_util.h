@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the extractor tests, which run lib/extract on the test backend
  * (shim/shim_test.c, docs/testing.md): a scratch folder for model files and inputs, the
  * backend's documented output formula, bit-exact row checks and threads. */

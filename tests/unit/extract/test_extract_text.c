@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The text extractor end to end on the test backend (shim/shim_test.c): rows in order and
  * bit-exact for several batch sizes and thread budgets (length buckets, padding, truncation);
  * per-item errors; cancellation from another thread; clones on 8 threads; failed loads

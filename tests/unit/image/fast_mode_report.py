@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Measures how far FEAT_DECODE_FAST (fast IDCT + DCT-domain downscaling) lands from the exact
 pipeline, and how much time it saves, on the mate background photos. Prints the table that
 docs/imaging.md quotes. Not a test (the bounds are asserted loosely in

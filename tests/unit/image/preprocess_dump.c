@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* preprocess_dump: writes the preprocessed float32 tensor (3 x crop_h x crop_w, CHW, native
  * endianness) of image files, through the public feat_image_preprocess_file(), so the Python
  * parity test can compare it with Pillow/torchvision without libtorch.

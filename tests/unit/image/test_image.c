@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Imaging unit tests without Python: option validation, decode error paths and limits, tiny
  * and elongated images, buffer queries, file errors, concurrency. Test images are made here
  * (libjpeg for JPEG, zlib + hand-written chunks for PNG) so every corruption is deliberate.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Bit-exact parity of libfeat's image preprocessing with the Python pipelines it claims to be
 (docs/imaging.md):
 

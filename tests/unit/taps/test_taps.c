@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tap spec grammar, resolution against a module list, pooling arithmetic. */
 #include "../check.h"
 #include "taps/taps.h"

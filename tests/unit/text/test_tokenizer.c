@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the text component: error paths and invariants that need no reference
  * tokenizer (the parity with Hugging Face is test_tokenizer_parity.py). Uses a small
  * vocabulary written to a temporary directory. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Parity of libfeat's tokenizer (tokenize_dump, no libtorch) with Hugging Face `tokenizers`
 (BertWordPieceTokenizer, the fast Rust implementation) run here as the reference.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tokenize_dump: the text component without libtorch, for the parity tests and the benchmark.
  *
  *   tokenize_dump --vocab V [--lowercase on|off] [--strip-accents on|off] [--max-length N]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libfeat: deep-learning features from images and text (Python bindings over libfeat.so).
 
     import libfeat

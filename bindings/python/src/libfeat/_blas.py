@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """OpenBLAS's fallback on CPUs it does not know (libfeat's docs/performance.md, "This machine").
 
 OpenBLAS chooses its kernels from the CPU model when it loads. Debian 12's 0.3.21 does not know

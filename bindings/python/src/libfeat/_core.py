@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Objects over the C handles: results, extractors, the tokenizer, layer listing."""
 import ctypes
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exceptions: one class per libfeat status, all derived from FeatError."""
 
 OK = 0

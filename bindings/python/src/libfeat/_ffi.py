@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading libfeat.so and declaring its C functions (ctypes).
 
 Search order: the FEAT_LIBRARY environment variable (a file path), a copy shipped inside this

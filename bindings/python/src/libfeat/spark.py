@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Apache Spark: libfeat features as a DataFrame column (mapInPandas, one extractor per worker).
 
     from libfeat import spark as fs
