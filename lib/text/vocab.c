@@ -165,68 +165,50 @@ static size_t trim_end(const char *s, size_t n)
     return n;
 }
 
-feat_status feat_vocab_load(feat_vocab *v, const char *path, feat_error *err)
+/* Checks the file's bytes (not empty, no NUL, UTF-8, line and token limits) and counts its
+ * lines; a final line without '\n' counts, as in BufRead::lines. */
+static feat_status check_and_count(const char *data, size_t size, const char *path, size_t *n_out, feat_error *err)
 {
-    memset(v, 0, sizeof *v);
-    char *data = NULL;
-    size_t size = 0;
-    feat_status st = read_file(path, &data, &size, err);
-    if (st != FEAT_OK)
-        return st;
-    if (size == 0) {
-        free(data);
+    if (size == 0)
         return feat_error_set(err, FEAT_E_DECODE, "vocabulary '%s' is empty", path);
-    }
     const char *nul = memchr(data, '\0', size);
     if (nul) {
         size_t line = 1, at = (size_t)(nul - data);
         for (const char *p = data; p < nul; p++)
             line += *p == '\n';
-        free(data);
         return feat_error_set(err, FEAT_E_DECODE,
                               "vocabulary '%s' is not a text file: NUL byte at offset %zu (line %zu)", path, at, line);
     }
-    /* Validate UTF-8 and count lines; a final line without '\n' counts, as in BufRead::lines. */
     size_t n_lines = 0, line_start = 0;
     for (size_t i = 0; i < size;) {
         uint32_t cp;
         size_t k = feat_utf8_decode((const uint8_t *)data + i, size - i, &cp);
-        if (cp == FEAT_UC_INVALID) {
-            unsigned bad = (uint8_t)data[i];
-            free(data);
+        if (cp == FEAT_UC_INVALID)
             return feat_error_set(err, FEAT_E_DECODE,
                                   "vocabulary '%s' is not UTF-8: invalid byte 0x%02X at offset %zu (line %zu)", path,
-                                  bad, i, n_lines + 1);
-        }
+                                  (unsigned)(uint8_t)data[i], i, n_lines + 1);
         if (cp == '\n' || i + k == size) {
             size_t end = cp == '\n' ? i : size;
-            if (end - line_start > FEAT_VOCAB_MAX_LINE_BYTES) {
-                free(data);
+            if (end - line_start > FEAT_VOCAB_MAX_LINE_BYTES)
                 return feat_error_set(err, FEAT_E_LIMIT,
                                       "vocabulary '%s' line %zu has %zu bytes, more than the limit of %u", path,
                                       n_lines + 1, end - line_start, FEAT_VOCAB_MAX_LINE_BYTES);
-            }
             n_lines++;
             line_start = i + k;
-            if (n_lines > FEAT_VOCAB_MAX_TOKENS) {
-                free(data);
+            if (n_lines > FEAT_VOCAB_MAX_TOKENS)
                 return feat_error_set(err, FEAT_E_LIMIT, "vocabulary '%s' has more than %u lines", path,
                                       FEAT_VOCAB_MAX_TOKENS);
-            }
         }
         i += k;
     }
-    v->offset = malloc(n_lines * sizeof *v->offset);
-    v->length = malloc(n_lines * sizeof *v->length);
-    v->shadowed = calloc(n_lines, 1);
-    entry *e = malloc(n_lines * sizeof *e);
-    if (!v->offset || !v->length || !v->shadowed || !e) {
-        free(e);
-        free(data);
-        feat_vocab_free(v);
-        return feat_error_set(err, FEAT_E_NOMEM, "out of memory loading vocabulary '%s' (%zu lines)", path, n_lines);
-    }
-    /* Tokens are terminated in place: each '\n' (or the trimmed end) becomes a NUL. */
+    *n_out = n_lines;
+    return FEAT_OK;
+}
+
+/* Terminates the n_lines tokens in place (each '\n', or the trimmed end, becomes a NUL) and
+ * records them in v and e; v takes data as its pool. */
+static void split_tokens(feat_vocab *v, char *data, size_t size, size_t n_lines, entry *e)
+{
     size_t id = 0;
     for (size_t i = 0; i < size && id < n_lines;) {
         char *nl = memchr(data + i, '\n', size - i);
@@ -241,17 +223,40 @@ feat_status feat_vocab_load(feat_vocab *v, const char *path, feat_error *err)
     }
     v->pool = data;
     v->n_ids = n_lines;
+}
+
+feat_status feat_vocab_load(feat_vocab *v, const char *path, feat_error *err)
+{
+    memset(v, 0, sizeof *v);
+    char *data = NULL;
+    size_t size = 0, n_lines = 0;
+    feat_status st = read_file(path, &data, &size, err);
+    if (st != FEAT_OK)
+        return st;
+    if ((st = check_and_count(data, size, path, &n_lines, err)) != FEAT_OK) {
+        free(data);
+        return st;
+    }
+    v->offset = malloc(n_lines * sizeof *v->offset);
+    v->length = malloc(n_lines * sizeof *v->length);
+    v->shadowed = calloc(n_lines, 1);
+    entry *e = malloc(n_lines * sizeof *e);
+    if (!v->offset || !v->length || !v->shadowed || !e) {
+        free(e);
+        free(data);
+        feat_vocab_free(v);
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory loading vocabulary '%s' (%zu lines)", path, n_lines);
+    }
+    split_tokens(v, data, size, n_lines, e);
     qsort(e, n_lines, sizeof *e, cmp_entry);
     for (size_t i = 0; i + 1 < n_lines; i++)
         if (e[i].len == e[i + 1].len && memcmp(e[i].s, e[i + 1].s, e[i].len) == 0)
             v->shadowed[e[i].id] = 1;
     st = build_trie(v, e, n_lines, err);
     free(e);
-    if (st != FEAT_OK) {
+    if (st != FEAT_OK)
         feat_vocab_free(v);
-        return st;
-    }
-    return FEAT_OK;
+    return st;
 }
 
 int32_t feat_vocab_find(const feat_vocab *v, const char *s, size_t n)
