@@ -135,6 +135,72 @@ static inline uint8_t clip8(int32_t v)
     return (uint8_t)(s < 0 ? 0 : s > 255 ? 255 : s);
 }
 
+/* Source rows [*r0, *r1) that the vertical pass reads for output rows cy0..cy1. */
+static void vertical_rows(const int *bv, uint32_t cy0, uint32_t cy1, uint32_t *r0, uint32_t *r1)
+{
+    *r0 = (uint32_t)bv[0];
+    *r1 = (uint32_t)(bv[(cy1 - cy0 - 1) * 2] + bv[(cy1 - cy0 - 1) * 2 + 1]);
+    for (uint32_t i = 0; i < cy1 - cy0; i++) {
+        if ((uint32_t)bv[2 * i] < *r0)
+            *r0 = (uint32_t)bv[2 * i];
+        if ((uint32_t)(bv[2 * i] + bv[2 * i + 1]) > *r1)
+            *r1 = (uint32_t)(bv[2 * i] + bv[2 * i + 1]);
+    }
+}
+
+/* Horizontal pass over source rows r0..r1: ncols output columns per row into o (ncols * ch
+ * bytes a row), Pillow's ImagingResampleHorizontal_8bpc. */
+static void horizontal_pass(const feat_img *src, uint32_t r0, uint32_t r1, uint32_t ncols, const int *bh,
+                            const int32_t *kh, int ksh, uint8_t *out)
+{
+    const int ch = src->ch;
+    const size_t out_stride = (size_t)ncols * ch;
+    for (uint32_t y = r0; y < r1; y++) {
+        const uint8_t *in = src->px + (size_t)y * src->stride;
+        uint8_t *o = out + (size_t)(y - r0) * out_stride;
+        for (uint32_t i = 0; i < ncols; i++) {
+            const int xmin = bh[2 * i], xmax = bh[2 * i + 1];
+            const int32_t *k = kh + (size_t)i * ksh;
+            const uint8_t *p = in + (size_t)xmin * ch;
+            if (ch == 3) {
+                int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+                for (int x = 0; x < xmax; x++, p += 3) {
+                    s0 += p[0] * k[x];
+                    s1 += p[1] * k[x];
+                    s2 += p[2] * k[x];
+                }
+                o[3 * i] = clip8(s0);
+                o[3 * i + 1] = clip8(s1);
+                o[3 * i + 2] = clip8(s2);
+            } else {
+                int32_t s0 = 1 << (PRECISION_BITS - 1);
+                for (int x = 0; x < xmax; x++)
+                    s0 += p[x] * k[x];
+                o[i] = clip8(s0);
+            }
+        }
+    }
+}
+
+/* Vertical pass (ImagingResampleVertical_8bpc): output rows 0..rows-1 of `row_bytes` bytes from
+ * mid, whose first row holds source row mid_r0. */
+static void vertical_pass(const uint8_t *mid, size_t mid_stride, uint32_t mid_r0, uint32_t rows, size_t row_bytes,
+                          const int *bv, const int32_t *kv, int ksv, uint8_t *dst, size_t dst_stride)
+{
+    for (uint32_t j = 0; j < rows; j++) {
+        uint8_t *o = dst + (size_t)j * dst_stride;
+        const int ymin = bv[2 * j], ymax = bv[2 * j + 1];
+        const int32_t *k = kv + (size_t)j * ksv;
+        for (size_t i = 0; i < row_bytes; i++) {
+            int32_t s0 = 1 << (PRECISION_BITS - 1);
+            const uint8_t *p = mid + (size_t)(ymin - (int)mid_r0) * mid_stride + i;
+            for (int y = 0; y < ymax; y++, p += mid_stride)
+                s0 += *p * k[y];
+            o[i] = clip8(s0);
+        }
+    }
+}
+
 static feat_status resize_conv(const feat_img *src, uint32_t out_w, uint32_t out_h, const filter *f, uint32_t cx0,
                                uint32_t cx1, uint32_t cy0, uint32_t cy1, uint8_t *dst, size_t dst_stride,
                                feat_image_scratch *s, feat_error *err)
@@ -149,79 +215,27 @@ static feat_status resize_conv(const feat_img *src, uint32_t out_w, uint32_t out
         goto nomem;
     if (need_v && (ksv = precompute(f, src->h, out_h, cy0, cy1, &bv, &kv)) < 0)
         goto nomem;
-
-    /* Source rows the vertical pass reads. */
-    uint32_t r0, r1;
-    if (need_v) {
-        r0 = (uint32_t)bv[0];
-        r1 = (uint32_t)(bv[(cy1 - cy0 - 1) * 2] + bv[(cy1 - cy0 - 1) * 2 + 1]);
-        for (uint32_t i = 0; i < cy1 - cy0; i++) {
-            if ((uint32_t)bv[2 * i] < r0)
-                r0 = (uint32_t)bv[2 * i];
-            if ((uint32_t)(bv[2 * i] + bv[2 * i + 1]) > r1)
-                r1 = (uint32_t)(bv[2 * i] + bv[2 * i + 1]);
-        }
-    } else {
-        r0 = cy0;
-        r1 = cy1;
-    }
+    uint32_t r0 = cy0, r1 = cy1;
+    if (need_v)
+        vertical_rows(bv, cy0, cy1, &r0, &r1);
     const uint32_t ncols = cx1 - cx0;
     /* Intermediate image: rows r0..r1 of the horizontally resized image, window columns. */
-    const uint8_t *mid;
-    size_t mid_stride;
-    uint32_t mid_r0; /* source row held in mid's first row */
+    const uint8_t *mid = src->px + (size_t)cx0 * ch;
+    size_t mid_stride = src->stride;
+    uint32_t mid_r0 = 0; /* source row held in mid's first row */
     if (need_h) {
         mid_stride = (size_t)ncols * ch;
         if (feat_buf_reserve(&s->tmp, mid_stride * (r1 - r0)))
             goto nomem;
-        for (uint32_t y = r0; y < r1; y++) {
-            const uint8_t *in = src->px + (size_t)y * src->stride;
-            uint8_t *o = s->tmp.p + (size_t)(y - r0) * mid_stride;
-            for (uint32_t i = 0; i < ncols; i++) {
-                const int xmin = bh[2 * i], xmax = bh[2 * i + 1];
-                const int32_t *k = kh + (size_t)i * ksh;
-                const uint8_t *p = in + (size_t)xmin * ch;
-                if (ch == 3) {
-                    int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-                    for (int x = 0; x < xmax; x++, p += 3) {
-                        s0 += p[0] * k[x];
-                        s1 += p[1] * k[x];
-                        s2 += p[2] * k[x];
-                    }
-                    o[3 * i] = clip8(s0);
-                    o[3 * i + 1] = clip8(s1);
-                    o[3 * i + 2] = clip8(s2);
-                } else {
-                    int32_t s0 = 1 << (PRECISION_BITS - 1);
-                    for (int x = 0; x < xmax; x++)
-                        s0 += p[x] * k[x];
-                    o[i] = clip8(s0);
-                }
-            }
-        }
+        horizontal_pass(src, r0, r1, ncols, bh, kh, ksh, s->tmp.p);
         mid = s->tmp.p;
         mid_r0 = r0;
-    } else {
-        mid_stride = src->stride;
-        mid = src->px + (size_t)cx0 * ch;
-        mid_r0 = 0;
     }
-    for (uint32_t j = 0; j < cy1 - cy0; j++) {
-        uint8_t *o = dst + (size_t)j * dst_stride;
-        if (!need_v) {
-            memcpy(o, mid + (size_t)(cy0 + j - mid_r0) * mid_stride, (size_t)ncols * ch);
-            continue;
-        }
-        const int ymin = bv[2 * j], ymax = bv[2 * j + 1];
-        const int32_t *k = kv + (size_t)j * ksv;
-        for (size_t i = 0; i < (size_t)ncols * ch; i++) {
-            int32_t s0 = 1 << (PRECISION_BITS - 1);
-            const uint8_t *p = mid + (size_t)(ymin - (int)mid_r0) * mid_stride + i;
-            for (int y = 0; y < ymax; y++, p += mid_stride)
-                s0 += *p * k[y];
-            o[i] = clip8(s0);
-        }
-    }
+    if (need_v)
+        vertical_pass(mid, mid_stride, mid_r0, cy1 - cy0, (size_t)ncols * ch, bv, kv, ksv, dst, dst_stride);
+    else
+        for (uint32_t j = 0; j < cy1 - cy0; j++)
+            memcpy(dst + (size_t)j * dst_stride, mid + (size_t)(cy0 + j - mid_r0) * mid_stride, (size_t)ncols * ch);
     goto done;
 nomem:
     st = feat_error_set(err, FEAT_E_NOMEM, "out of memory resizing %ux%u to %ux%u", src->w, src->h, out_w, out_h);
