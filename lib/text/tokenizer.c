@@ -560,9 +560,106 @@ static const char *trunc_name(feat_truncation t)
     }
 }
 
-feat_status feat_tok_encode(const feat_tokenizer *tok, feat_tok_scratch *scratch, const char *text_a, size_t len_a,
-                            const char *text_b, size_t len_b, const feat_tok_params *p, feat_tok_output *out,
-                            feat_error *err)
+/* Sliding windows over text A's na tokens (na > m): HF Encoding::truncate with stride —
+ * windows start every m - stride tokens; the last one is the first that reaches the end. */
+static feat_status put_windows(const feat_tokenizer *tok, const seq_buf *A, size_t na, size_t m, size_t stride,
+                               int want, feat_tok_output *out, feat_error *err)
+{
+    size_t step = m - stride, n_win = 0, total = 0;
+    for (size_t s0 = 0;; s0 += step) {
+        size_t e0 = s0 + m < na ? s0 + m : na;
+        n_win++;
+        total += e0 - s0 + 2;
+        if (e0 == na)
+            break;
+    }
+    if (!out_reserve(out, total, n_win))
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory for %zu tokens in %zu windows", total, n_win);
+    for (size_t s0 = 0;; s0 += step) {
+        size_t e0 = s0 + m < na ? s0 + m : na;
+        out->win_start[out->n_windows++] = out->n_tokens;
+        put_special(out, tok->special.cls, 0, want);
+        put_range(out, A, s0, e0, 0, want);
+        put_special(out, tok->special.sep, 0, want);
+        if (e0 == na)
+            break;
+    }
+    out->win_start[out->n_windows] = out->n_tokens;
+    return FEAT_OK;
+}
+
+/* tokenizers utils/truncation.rs, LongestFirst for a pair of na and nb tokens into m. */
+static void longest_first_pair(size_t na, size_t nb, size_t m, size_t *keep_a, size_t *keep_b)
+{
+    size_t n1 = na, n2 = nb;
+    int swap = n1 > n2;
+    if (swap) {
+        size_t t = n1;
+        n1 = n2;
+        n2 = t;
+    }
+    if (n1 > m)
+        n2 = n1;
+    else
+        n2 = n1 > m - n1 ? n1 : m - n1;
+    if (n1 + n2 > m) {
+        n1 = m / 2;
+        n2 = n1 + m % 2;
+    }
+    if (swap) {
+        size_t t = n1;
+        n1 = n2;
+        n2 = t;
+    }
+    *keep_a = n1 < na ? n1 : na;
+    *keep_b = n2 < nb ? n2 : nb;
+}
+
+/* How many tokens of A and B survive truncation to the content budget m (na + nb > m), as HF's
+ * truncate_encodings decides; errors for a strategy that cannot fit. */
+static feat_status truncate_to(const feat_tok_params *p, int pair, size_t na, size_t nb, size_t m, size_t added,
+                               size_t *keep_a, size_t *keep_b, feat_error *err)
+{
+    feat_truncation tr = p->truncation == FEAT_TRUNCATE_DEFAULT ? FEAT_TRUNCATE_LONGEST_FIRST : p->truncation;
+    size_t remove = na + nb - m;
+    *keep_a = na;
+    *keep_b = nb;
+    if (m == 0) { /* a zero budget empties both sequences whatever the strategy */
+        *keep_a = *keep_b = 0;
+        return FEAT_OK;
+    }
+    if (tr == FEAT_TRUNCATE_NONE)
+        return feat_error_set(err, FEAT_E_LIMIT, "input has %zu tokens, more than max_length %u (truncation is off)",
+                              na + nb + added, p->max_length);
+    if (tr != FEAT_TRUNCATE_ONLY_FIRST && tr != FEAT_TRUNCATE_ONLY_SECOND) { /* longest first */
+        if (pair)
+            longest_first_pair(na, nb, m, keep_a, keep_b);
+        else
+            *keep_a = m;
+        return FEAT_OK;
+    }
+    int second = tr == FEAT_TRUNCATE_ONLY_SECOND;
+    if (second && !pair)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
+                              "only_second truncation needs a second text (input has %zu tokens, max_length %u)",
+                              na + added, p->max_length);
+    size_t have = second ? nb : na;
+    /* HF requires the cut sequence to keep at least one token (SequenceTooShort). */
+    if (have <= remove)
+        return feat_error_set(err, FEAT_E_LIMIT,
+                              "%s truncation cannot fit max_length %u: text %s has %zu tokens, %zu must go",
+                              trunc_name(tr), p->max_length, second ? "B" : "A", have, remove);
+    if (second)
+        *keep_b = nb - remove;
+    else
+        *keep_a = na - remove;
+    return FEAT_OK;
+}
+
+/* The arguments' checks; m gets the content budget (max_length less the special tokens). */
+static feat_status check_encode(const feat_tokenizer *tok, const feat_tok_scratch *scratch, const char *text_a,
+                                int pair, const feat_tok_params *p, const feat_tok_output *out, size_t *m,
+                                feat_error *err)
 {
     if (!tok || !scratch || !text_a || !p || !out)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "feat_tok_encode: %s is NULL",
@@ -573,24 +670,35 @@ feat_status feat_tok_encode(const feat_tokenizer *tok, feat_tok_scratch *scratch
                                          : "out");
     if (!tok->loaded)
         return feat_error_set(err, FEAT_E_STATE, "tokenizer has no vocabulary: call feat_tokenizer_load first");
-    const int pair = text_b != NULL;
     const size_t added = pair ? 3 : 2;
     if (p->max_length < added || p->max_length > (uint32_t)INT32_MAX)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "max_length %u too small: %s needs at least %zu",
                               p->max_length, pair ? "a pair" : "a single text", added);
-    const size_t m = p->max_length - added; /* content budget */
+    *m = p->max_length - added;
     if (p->windows && pair)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "windows are for single texts, not pairs");
-    if (p->windows && p->stride >= m)
+    if (p->windows && p->stride >= *m)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
-                              "window stride %u must be smaller than max_length - 2 = %zu", p->stride, m);
+                              "window stride %u must be smaller than max_length - 2 = %zu", p->stride, *m);
+    return FEAT_OK;
+}
+
+feat_status feat_tok_encode(const feat_tokenizer *tok, feat_tok_scratch *scratch, const char *text_a, size_t len_a,
+                            const char *text_b, size_t len_b, const feat_tok_params *p, feat_tok_output *out,
+                            feat_error *err)
+{
+    const int pair = text_b != NULL;
+    const size_t added = pair ? 3 : 2;
+    size_t m = 0; /* content budget */
+    feat_status st = check_encode(tok, scratch, text_a, pair, p, out, &m, err);
+    if (st != FEAT_OK)
+        return st;
     if (len_a == (size_t)-1)
         len_a = strlen(text_a);
     if (pair && len_b == (size_t)-1)
         len_b = strlen(text_b);
     seq_buf *A = &scratch->seq[0], *B = &scratch->seq[1];
-    feat_status st = encode_seq(tok, text_a, len_a, A, err, pair ? "text A" : "text");
-    if (st != FEAT_OK)
+    if ((st = encode_seq(tok, text_a, len_a, A, err, pair ? "text A" : "text")) != FEAT_OK)
         return st;
     B->nt = 0;
     if (pair && (st = encode_seq(tok, text_b, len_b, B, err, "text B")) != FEAT_OK)
@@ -600,94 +708,11 @@ feat_status feat_tok_encode(const feat_tokenizer *tok, feat_tok_scratch *scratch
     out->n_tokens = 0;
     out->n_windows = 0;
     const int want = p->want_offsets;
-
-    if (p->windows && na > m) {
-        /* HF Encoding::truncate with stride: windows start every m - stride tokens; the last
-         * one is the first that reaches the end. */
-        size_t step = m - p->stride, n_win = 0, total = 0;
-        for (size_t s0 = 0;; s0 += step) {
-            size_t e0 = s0 + m < na ? s0 + m : na;
-            n_win++;
-            total += e0 - s0 + 2;
-            if (e0 == na)
-                break;
-        }
-        if (!out_reserve(out, total, n_win))
-            return feat_error_set(err, FEAT_E_NOMEM, "out of memory for %zu tokens in %zu windows", total, n_win);
-        for (size_t s0 = 0;; s0 += step) {
-            size_t e0 = s0 + m < na ? s0 + m : na;
-            out->win_start[out->n_windows++] = out->n_tokens;
-            put_special(out, tok->special.cls, 0, want);
-            put_range(out, A, s0, e0, 0, want);
-            put_special(out, tok->special.sep, 0, want);
-            if (e0 == na)
-                break;
-        }
-        out->win_start[out->n_windows] = out->n_tokens;
-        return FEAT_OK;
-    }
-
-    if (na + nb > m && m == 0) {
-        /* HF truncate_encodings: a zero budget empties both sequences whatever the strategy. */
-        keep_a = keep_b = 0;
-        out->n_truncated = na + nb;
-    } else if (na + nb > m) {
-        feat_truncation tr = p->truncation == FEAT_TRUNCATE_DEFAULT ? FEAT_TRUNCATE_LONGEST_FIRST : p->truncation;
-        size_t remove = na + nb - m;
-        switch (tr) {
-        case FEAT_TRUNCATE_NONE:
-            return feat_error_set(err, FEAT_E_LIMIT,
-                                  "input has %zu tokens, more than max_length %u (truncation is off)", na + nb + added,
-                                  p->max_length);
-        case FEAT_TRUNCATE_ONLY_FIRST:
-        case FEAT_TRUNCATE_ONLY_SECOND: {
-            int second = tr == FEAT_TRUNCATE_ONLY_SECOND;
-            if (second && !pair)
-                return feat_error_set(
-                    err, FEAT_E_INVALID_ARGUMENT,
-                    "only_second truncation needs a second text (input has %zu tokens, max_length %u)", na + added,
-                    p->max_length);
-            size_t have = second ? nb : na;
-            /* HF requires the cut sequence to keep at least one token (SequenceTooShort). */
-            if (have <= remove)
-                return feat_error_set(err, FEAT_E_LIMIT,
-                                      "%s truncation cannot fit max_length %u: text %s has %zu tokens, %zu must go",
-                                      trunc_name(tr), p->max_length, second ? "B" : "A", have, remove);
-            if (second)
-                keep_b = nb - remove;
-            else
-                keep_a = na - remove;
-            break;
-        }
-        default:
-            if (!pair) {
-                keep_a = m;
-            } else {
-                /* tokenizers utils/truncation.rs, LongestFirst for pairs. */
-                size_t n1 = na, n2 = nb;
-                int swap = n1 > n2;
-                if (swap) {
-                    size_t t = n1;
-                    n1 = n2;
-                    n2 = t;
-                }
-                if (n1 > m)
-                    n2 = n1;
-                else
-                    n2 = n1 > m - n1 ? n1 : m - n1;
-                if (n1 + n2 > m) {
-                    n1 = m / 2;
-                    n2 = n1 + m % 2;
-                }
-                if (swap) {
-                    size_t t = n1;
-                    n1 = n2;
-                    n2 = t;
-                }
-                keep_a = n1 < na ? n1 : na;
-                keep_b = n2 < nb ? n2 : nb;
-            }
-        }
+    if (p->windows && na > m)
+        return put_windows(tok, A, na, m, p->stride, want, out, err);
+    if (na + nb > m) {
+        if ((st = truncate_to(p, pair, na, nb, m, added, &keep_a, &keep_b, err)) != FEAT_OK)
+            return st;
         out->n_truncated = (na - keep_a) + (nb - keep_b);
     }
     size_t total = keep_a + keep_b + added;
