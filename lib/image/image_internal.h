@@ -86,6 +86,35 @@ feat_status feat_image_preprocess_rgb8_s(const feat_preprocess *pp, feat_image_s
 feat_status feat_image_preprocess_rgb8(const feat_preprocess *pp, const uint8_t *rgb, uint32_t w, uint32_t h,
                                        size_t stride, float *dst, feat_error *err);
 
+/* ---- Decoding once for several preprocessings (the image ensemble) -----------------------
+ * feat_image_preprocess_bytes_s() is feat_image_decode_s() followed by
+ * feat_image_preprocess_decoded(); splitting them lets one decoded image be preprocessed
+ * under several configurations with the same bits as separate calls. */
+
+/* 1 when a and b decode every input to the same pixels (limits, EXIF, decode mode and, in
+ * FAST mode, the DCT-scaling bound all agree), so one decode can serve both. */
+int feat_preprocess_same_decode(const feat_preprocess *a, const feat_preprocess *b);
+/* 1 when a and b give the same tensor for every input. */
+int feat_preprocess_equal(const feat_preprocess *a, const feat_preprocess *b);
+
+/* A decoded (and EXIF-oriented) image. Its pixels live in the scratch that decoded it, until
+ * that scratch decodes again; preprocessing it does not disturb them. */
+typedef struct feat_image_decoded {
+    const uint8_t *px;
+    uint32_t w, h;
+    int ch; /* 1 (gray) or 3 (RGB) */
+    size_t stride;
+    uint32_t full_w, full_h; /* the size the geometry uses (differs from w, h after FAST DCT scaling) */
+} feat_image_decoded;
+
+/* Decodes as feat_image_preprocess_bytes_s() does under pp (same errors); scratch required. */
+feat_status feat_image_decode_s(const feat_preprocess *pp, feat_image_scratch *scratch, const uint8_t *data, size_t n,
+                                feat_image_decoded *out, feat_error *err);
+/* The tensor of a decoded image under pp, which must decode like the pp it was decoded with
+ * (feat_preprocess_same_decode); scratch required (it may be the one holding the pixels). */
+feat_status feat_image_preprocess_decoded(const feat_preprocess *pp, feat_image_scratch *scratch,
+                                          const feat_image_decoded *img, float *dst, feat_error *err);
+
 /* Reads a whole file into *data (malloc'd, or the scratch's buffer when @p scratch is not
  * NULL, in which case the caller must not free it) and its size into *n.
  * Errors: FEAT_E_NOT_FOUND (missing file or directory in the path), FEAT_E_IO (permission,

@@ -221,15 +221,15 @@ static feat_status finish(const feat_preprocess *pp, feat_image_scratch *s, cons
     return FEAT_OK;
 }
 
-static feat_status run_bytes(const feat_preprocess *pp, feat_image_scratch *s, const uint8_t *data, size_t n,
-                             float *dst, feat_error *err)
+/* What the decoder needs from a resolved preprocessing. */
+static feat_decode_params decode_params(const feat_preprocess *pp)
 {
     feat_decode_params dp = {0};
     dp.max_pixels = pp->max_pixels;
     dp.max_side = pp->max_side;
     dp.want_orientation = pp->exif_orientation;
     dp.fast = pp->decode_mode == FEAT_DECODE_FAST;
-    if (pp->interp == FEAT_INTERP_NEAREST) {
+    if (!dp.fast || pp->interp == FEAT_INTERP_NEAREST) {
         /* Nearest neighbour samples single source pixels: on a DCT-downscaled grid it picks
          * other pixels (measured: up to 153 steps off on the mate photos), so FAST keeps
          * only the fast IDCT there. */
@@ -240,6 +240,31 @@ static feat_status run_bytes(const feat_preprocess *pp, feat_image_scratch *s, c
         uint32_t m = pp->crop_w > pp->crop_h ? pp->crop_w : pp->crop_h;
         dp.fast_min_w = dp.fast_min_h = m;
     }
+    return dp;
+}
+
+int feat_preprocess_same_decode(const feat_preprocess *a, const feat_preprocess *b)
+{
+    feat_decode_params x = decode_params(a), y = decode_params(b);
+    return x.max_pixels == y.max_pixels && x.max_side == y.max_side && x.want_orientation == y.want_orientation &&
+           x.fast == y.fast && x.fast_min_short == y.fast_min_short && x.fast_min_w == y.fast_min_w &&
+           x.fast_min_h == y.fast_min_h;
+}
+
+int feat_preprocess_equal(const feat_preprocess *a, const feat_preprocess *b)
+{
+    /* Field by field: the struct has padding, and the tables follow from mean/std/bgr. */
+    return feat_preprocess_same_decode(a, b) && a->preset == b->preset && a->resize == b->resize &&
+           a->crop_w == b->crop_w && a->crop_h == b->crop_h && a->interp == b->interp && a->bgr == b->bgr &&
+           memcmp(a->lut, b->lut, sizeof a->lut) == 0;
+}
+
+feat_status feat_image_decode_s(const feat_preprocess *pp, feat_image_scratch *s, const uint8_t *data, size_t n,
+                                feat_image_decoded *out, feat_error *err)
+{
+    if (!pp || !s || !out || (!data && n))
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "decode: NULL argument");
+    feat_decode_params dp = decode_params(pp);
     feat_img img;
     int orientation = 1;
     uint32_t sw = 0, sh = 0;
@@ -258,7 +283,26 @@ static feat_status run_bytes(const feat_preprocess *pp, feat_image_scratch *s, c
             sh = t;
         }
     }
-    return finish(pp, s, &img, sw, sh, dst, err);
+    const feat_img *im = &img;
+    *out = (feat_image_decoded){im->px, im->w, im->h, im->ch, im->stride, sw, sh};
+    return FEAT_OK;
+}
+
+feat_status feat_image_preprocess_decoded(const feat_preprocess *pp, feat_image_scratch *s,
+                                          const feat_image_decoded *d, float *dst, feat_error *err)
+{
+    if (!pp || !s || !d || !dst)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "preprocess: NULL argument");
+    feat_img img = {d->px, d->w, d->h, d->ch, d->stride};
+    return finish(pp, s, &img, d->full_w, d->full_h, dst, err);
+}
+
+static feat_status run_bytes(const feat_preprocess *pp, feat_image_scratch *s, const uint8_t *data, size_t n,
+                             float *dst, feat_error *err)
+{
+    feat_image_decoded d;
+    feat_status st = feat_image_decode_s(pp, s, data, n, &d, err);
+    return st ? st : feat_image_preprocess_decoded(pp, s, &d, dst, err);
 }
 
 feat_status feat_image_preprocess_bytes_s(const feat_preprocess *pp, feat_image_scratch *scratch,
