@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file feat/image.h
  * @brief Image feature extraction: options, preprocessing and the image extractor.
@@ -162,6 +163,50 @@ FEAT_API feat_status feat_image_extractor_extract_rgb8(feat_image_extractor *ex,
 
 /** Asks a call in progress on @p ex to stop; it returns FEAT_E_CANCELLED. Any thread. */
 FEAT_API void feat_image_extractor_cancel(feat_image_extractor *ex);
+
+/* ---- ensemble ----------------------------------------------------------------------------
+ * Several loaded extractors on the same inputs: one row per input, the members' rows side by
+ * side in the order they were added (member k's columns start after the dims of members
+ * 0 .. k-1). Each input is read once and decoded once for all members that decode alike (the
+ * same EXIF setting, pixel limits and decode mode: always, unless those options differ), and
+ * preprocessed once for all members whose resolved preprocessing is the same (preset, resize,
+ * crop, interpolation, mean/std); every member then runs its own batches. A row equals the
+ * concatenation of the members' own rows for the same call, bit for bit. An input that fails
+ * for any member is a failed row: all NaN, with the status and message of the first member
+ * (in order) that failed it, the message prefixed with that member's name.
+ * Thread-safety: as an extractor; while a call runs, its members must not be used elsewhere.
+ * A member can be cancelled (feat_image_extractor_cancel), which fails the ensemble's call. */
+
+typedef struct feat_image_ensemble feat_image_ensemble;
+
+/** Allocates an empty ensemble. Fails only with FEAT_E_NOMEM. */
+FEAT_API feat_status feat_image_ensemble_new(feat_image_ensemble **out);
+/** Frees an ensemble (not its members). NULL is a no-op. */
+FEAT_API void feat_image_ensemble_free(feat_image_ensemble *ens);
+/** Message of the last failed call on @p ens, "" after a success. Never NULL. */
+FEAT_API const char *feat_image_ensemble_last_error(const feat_image_ensemble *ens);
+/**
+ * Adds a loaded extractor as the next member. The ensemble borrows @p ex: it must stay alive
+ * (and loaded) as long as the ensemble is used. @p name (copied; NULL or "" = "member K",
+ * K counting from 0) names the member in the messages of items that fail for it.
+ * @return FEAT_OK, FEAT_E_STATE (@p ex has no model), FEAT_E_LIMIT (more than 64 members).
+ */
+FEAT_API feat_status feat_image_ensemble_add(feat_image_ensemble *ens, feat_image_extractor *ex, const char *name);
+/** Number of members. */
+FEAT_API size_t feat_image_ensemble_n_members(const feat_image_ensemble *ens);
+/** Length of one row: the sum of the members' dims (0 without members). */
+FEAT_API size_t feat_image_ensemble_dim(const feat_image_ensemble *ens);
+/** As feat_image_extractor_extract_files, with every member (FEAT_E_STATE without members). */
+FEAT_API feat_status feat_image_ensemble_extract_files(feat_image_ensemble *ens, const char *const *paths, size_t n,
+                                                       feat_result **out);
+/** As feat_image_extractor_extract_encoded, with every member. */
+FEAT_API feat_status feat_image_ensemble_extract_encoded(feat_image_ensemble *ens, const void *const *data,
+                                                         const size_t *sizes, size_t n, feat_result **out);
+/** As feat_image_extractor_extract_rgb8, with every member (nothing to decode: preprocessed
+ *  once per group of alike members). */
+FEAT_API feat_status feat_image_ensemble_extract_rgb8(feat_image_ensemble *ens, const uint8_t *const *pixels,
+                                                      const uint32_t *widths, const uint32_t *heights,
+                                                      const size_t *strides, size_t n, feat_result **out);
 
 FEAT_END_DECLS
 

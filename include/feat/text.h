@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file feat/text.h
  * @brief Text: the BERT WordPiece tokenizer and the text feature extractor.
@@ -156,6 +157,32 @@ FEAT_API feat_status feat_text_extractor_extract_pairs(feat_text_extractor *ex, 
                                                        const size_t *lens_a, const char *const *texts_b,
                                                        const size_t *lens_b, size_t n, feat_result **out);
 FEAT_API void feat_text_extractor_cancel(feat_text_extractor *ex);
+
+/* ---- ensemble ----------------------------------------------------------------------------
+ * Several loaded text extractors (each with its own vocabulary and options) on the same
+ * texts: one row per text, the members' rows side by side in the order added, as
+ * feat_image_ensemble (image.h) with the same rules for failed rows, names and threads. Each
+ * member tokenizes with its own tokenizer; there is nothing to share between them but the
+ * call, so a row equals the concatenation of the members' own rows bit for bit. */
+
+typedef struct feat_text_ensemble feat_text_ensemble;
+
+FEAT_API feat_status feat_text_ensemble_new(feat_text_ensemble **out);
+FEAT_API void feat_text_ensemble_free(feat_text_ensemble *ens);
+FEAT_API const char *feat_text_ensemble_last_error(const feat_text_ensemble *ens);
+/** Adds a loaded extractor (borrowed) as the next member, named @p name (copied; NULL or ""
+ *  = "member K") in item messages. FEAT_E_STATE when @p ex has no model, FEAT_E_LIMIT past 64. */
+FEAT_API feat_status feat_text_ensemble_add(feat_text_ensemble *ens, feat_text_extractor *ex, const char *name);
+FEAT_API size_t feat_text_ensemble_n_members(const feat_text_ensemble *ens);
+/** Sum of the members' dims (0 without members). */
+FEAT_API size_t feat_text_ensemble_dim(const feat_text_ensemble *ens);
+/** As feat_text_extractor_extract, with every member (FEAT_E_STATE without members). */
+FEAT_API feat_status feat_text_ensemble_extract(feat_text_ensemble *ens, const char *const *texts, const size_t *lens,
+                                                size_t n, feat_result **out);
+/** As feat_text_extractor_extract_pairs, with every member. */
+FEAT_API feat_status feat_text_ensemble_extract_pairs(feat_text_ensemble *ens, const char *const *texts_a,
+                                                      const size_t *lens_a, const char *const *texts_b,
+                                                      const size_t *lens_b, size_t n, feat_result **out);
 
 FEAT_END_DECLS
 

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /* The image extractor: decode + preprocess (lib/image) -> batched forward with taps (shim)
  * -> pooling and fusion (lib/taps) -> one row per item in a feat_result. The parts every
  * extractor has are in extract/extractor.h. */
 #include "core/result.h"
 #include "extract/extractor.h"
+#include "extract/image_extractor.h"
 #include "extract/workers.h"
 #include "feat/image.h"
 #include "image/image_internal.h"
@@ -35,13 +37,15 @@ _Static_assert(offsetof(struct feat_image_extractor, core) == 0, "FEAT_CORE need
 
 /* Where item i comes from. */
 typedef struct image_source {
-    enum { SRC_FILE, SRC_ENCODED, SRC_RGB8 } kind;
+    enum { SRC_FILE, SRC_ENCODED, SRC_RGB8, SRC_TENSOR } kind;
     const char *const *paths;
     const void *const *data;
     const size_t *sizes;
     const uint8_t *const *pixels;
     const uint32_t *widths, *heights;
     const size_t *strides;
+    const float *tensors;      /* SRC_TENSOR: item i's tensor at i * input_floats */
+    const unsigned char *skip; /* SRC_TENSOR: 1 where the caller has no tensor for the item */
 } image_source;
 
 static size_t input_floats(const feat_preprocess *pp) { return feat_preprocess_tensor_count(pp); }
@@ -210,6 +214,9 @@ static feat_status preprocess_item(feat_image_extractor *ex, feat_image_scratch 
         st = feat_image_preprocess_rgb8_s(&ex->pp, scratch, src->pixels[i], src->widths[i], src->heights[i],
                                           src->strides ? src->strides[i] : 0, dst, e);
         break;
+    case SRC_TENSOR:
+        memcpy(dst, src->tensors + i * input_floats(&ex->pp), input_floats(&ex->pp) * sizeof *dst);
+        return FEAT_OK;
     default: st = feat_error_set(e, FEAT_E_INTERNAL, "unknown image source");
     }
     if (st != FEAT_OK)
@@ -248,6 +255,8 @@ static void fill_batch(image_run *t, feat_image_scratch *scratch, size_t k, batc
     size_t end = t->n - k * bs < bs ? t->n : (k + 1) * bs;
     b->filled = 0;
     for (size_t i = k * bs; i < end && !atomic_load(&ex->core.cancel); i++) {
+        if (t->src->skip && t->src->skip[i])
+            continue; /* the caller accounts for it; it takes no place in the batch, like a failed decode */
         feat_error e = {0};
         if (preprocess_item(ex, scratch, t->src, i, b->x + b->filled * per, &e) == FEAT_OK)
             b->items[b->filled++] = i;
@@ -487,5 +496,23 @@ feat_status feat_image_extractor_extract_rgb8(feat_image_extractor *ex, const ui
     if (n && (!pixels || !widths || !heights))
         return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "pixels, widths or heights is NULL");
     image_source src = {.kind = SRC_RGB8, .pixels = pixels, .widths = widths, .heights = heights, .strides = strides};
+    return extract(ex, &src, n, out);
+}
+
+/* ---- for the image ensemble (extract/image_extractor.h) --------------------------------- */
+
+const feat_preprocess *feat_image_extractor_preprocessing(const feat_image_extractor *ex)
+{
+    return ex && ex->core.loaded ? &ex->pp : NULL;
+}
+
+feat_status feat_image_extractor_extract_tensors(feat_image_extractor *ex, const float *tensors,
+                                                 const unsigned char *skip, size_t n, feat_result **out)
+{
+    if (!ex)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
+    if (n && (!tensors || !skip))
+        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "tensors or skip is NULL");
+    image_source src = {.kind = SRC_TENSOR, .tensors = tensors, .skip = skip};
     return extract(ex, &src, n, out);
 }
