@@ -6,7 +6,7 @@ model-only throughput as a fraction of the machine's measured peak. docs/perform
 records a run and explains the setup.
 
   run_bench.py [--images N] [--lines N] [--threads N] [--memory-images N] [--device cpu|cuda:N]
-               [--only image|text|sweep|compressed|memory] [--json OUT]
+               [--only image|text|sweep|compressed|memory|probe] [--json OUT]
 
 --device cuda:0 runs libfeat and the Python peers on that GPU (BENCH_DEVICE for bench_model
 and peers.py, --device for the CLI); decoding and tokenization stay on the CPU on both sides.
@@ -250,6 +250,82 @@ def memory(args, env, results):
     results["memory"] = dict(r, model_mb=size_mb)
 
 
+def probe_cost(args, env, results):
+    """Goal: `feat probe` with 8 taps costs at most 1.5x `feat image` with 1 tap of the same
+    model on the same images, whole-process wall time (start-up, model load, decoding, the
+    forward passes and, for the probe, its cross-validated fits). The 8 taps end at the single
+    tap's block, so both forward passes stop at the same depth. Median of 3 runs, interleaved."""
+    model = export_model("efficientnet-lite0", "efficientnet_lite0")
+    feat = BUILD / "tools" / "feat" / "feat"
+    digits = BUILD / "bench-digits"
+    if not digits.exists():
+        subprocess.run([PY, ROOT / "examples" / "digits_to_pngs.py", digits, "--per-class", "30"], check=True,
+                       capture_output=True)
+    common = ["--model", model, "--device", env["BENCH_DEVICE"], "--threads", args.threads]
+    one = [feat, "image", *common, "--taps", "_blocks.15:gap", "-o", BUILD / "bench-probe-one.npy"]
+    eight = [feat, "probe", *common, "--taps", "_blocks.8..15:gap", "-o", BUILD / "bench-probe-eight.json",
+             "--data"]
+    cpu = cpu_name()
+    print(f"\nprobe cost: EfficientNet-Lite0, 'feat probe' 8 taps (_blocks.8..15:gap, 5 folds) vs 'feat image' "
+          f"1 tap (_blocks.15:gap), whole process, median of 3; {cpu}, {args.threads} threads")
+    rows = {}
+    for label, data in (("mate-backgrounds, 30 photos, 3 classes", "/usr/share/backgrounds/mate"),
+                        ("digits, 300 PNGs, 10 classes", digits)):
+        walls = {"image": [], "probe": []}
+        for _ in range(3):
+            for kind, cmd in (("image", one + [data]), ("probe", eight + [data])):
+                t = time.perf_counter()
+                p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+                if p.returncode != 0:
+                    raise RuntimeError(f"feat {kind} failed:\n{p.stderr[-3000:]}")
+                walls[kind].append(time.perf_counter() - t)
+        image, probe = (sorted(walls[k])[1] for k in ("image", "probe"))
+        rows[label] = dict(image_s=image, probe_s=probe, ratio=probe / image)
+        print(f"  {label:40s} image {image:6.2f} s  probe {probe:6.2f} s  ratio {probe / image:.2f}x "
+              f"(goal <= 1.5x: {'met' if probe / image <= 1.5 else 'not met'})")
+    results["probe_cost"] = dict(rows, cpu=cpu)
+
+
+def cpu_name():
+    with open("/proc/cpuinfo") as f:
+        return next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "unknown CPU")
+
+
+def timed(cmd, env):
+    """Whole-process wall time of one command."""
+    t = time.perf_counter()
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd[:3]))} failed:\n{p.stderr[-3000:]}")
+    return time.perf_counter() - t
+
+
+def ensemble_cost(args, env, results, photos=None):
+    """Goal: `feat image --model A --model B` costs less than the two single-model runs on the
+    same photos (each photo is read and decoded once for both). Whole process, median of 3,
+    interleaved; ResNet18 (torchvision preset) + VGG16 (keras-vgg16 preset: shared decode only)."""
+    a = export_model("resnet18-script", "resnet18", "--random-init", "--export", "script")
+    b = export_model("vgg16-script", "vgg16", "--random-init", "--export", "script")
+    photos = photos or sorted(pathlib.Path("/usr/share/backgrounds/mate").rglob("*.jpg"))[:args.images]
+    feat = BUILD / "tools" / "feat" / "feat"
+    common = ["--device", env["BENCH_DEVICE"], "--threads", args.threads]
+    ma = ["--model", a, "--taps", "layer4:gap"]
+    mb = ["--model", b, "--taps", "features.29:gap", "--preset", "keras-vgg16"]
+    cmds = {"a": [feat, "image", *ma, *common, "-o", BUILD / "bench-ens-a.npy", *photos],
+            "b": [feat, "image", *mb, *common, "-o", BUILD / "bench-ens-b.npy", *photos],
+            "ab": [feat, "image", *ma, *mb, *common, "-o", BUILD / "bench-ens-ab.npy", *photos]}
+    walls = {k: [] for k in cmds}
+    for _ in range(3):
+        for k, cmd in cmds.items():
+            walls[k].append(timed(cmd, env))
+    a_s, b_s, ab_s = (sorted(walls[k])[1] for k in ("a", "b", "ab"))
+    ratio = ab_s / (a_s + b_s)
+    print(f"\nensemble cost: {len(photos)} mate photos, ResNet18 + VGG16 (keras-vgg16), whole process, median of 3; "
+          f"{cpu_name()}, {args.threads} threads\n  A {a_s:6.2f} s  B {b_s:6.2f} s  A+B ensemble {ab_s:6.2f} s  "
+          f"ratio {ratio:.2f} of A + B (goal < 1: {'met' if ratio < 1 else 'not met'})")
+    results["ensemble_cost"] = dict(a_s=a_s, b_s=b_s, ensemble_s=ab_s, ratio=ratio, cpu=cpu_name())
+
+
 def exe_path():
     return BUILD / "bench" / "bench_model"
 
@@ -328,7 +404,7 @@ def main():
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--memory-images", type=int, default=10000)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda:N")
-    ap.add_argument("--only", choices=("image", "text", "sweep", "compressed", "memory"))
+    ap.add_argument("--only", choices=("image", "text", "sweep", "compressed", "memory", "probe", "ensemble"))
     ap.add_argument("--json")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), BENCH_DEVICE=args.device)
@@ -344,6 +420,10 @@ def main():
         compressed(args, env, results)
     if args.only in (None, "memory"):
         memory(args, env, results)
+    if args.only in (None, "probe"):
+        probe_cost(args, env, results)
+    if args.only in (None, "ensemble"):
+        ensemble_cost(args, env, results)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 

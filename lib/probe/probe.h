@@ -54,7 +54,8 @@ void feat_probe_labels_free(feat_probe_labels *labels);
 /* Reads a whole 2-D float32 .npy file (what feat image / feat text write); *x is malloc'd. */
 feat_status feat_probe_matrix_read(const char *path, float **x, size_t *rows, size_t *cols, feat_error *err);
 
-/* Reads a column map: a header line "tap<TAB>first<TAB>count", then one line per tap in
+/* Reads a column map: a header line "tap<TAB>first<TAB>count" (more columns may follow, as in
+ * what feat image and feat text write: they are not read), then one line per tap in
  * column order. Blocks must be non-empty, inside [0, cols) and may not overlap. *out is
  * malloc'd (free()). */
 feat_status feat_probe_columns_read(const char *path, size_t cols, feat_probe_block **out, size_t *n_out,

@@ -204,15 +204,18 @@ feat_status feat_probe_labels_read(const char *path, size_t n_rows, feat_probe_l
     return st;
 }
 
-/* One "tap<TAB>first<TAB>count" line into *b, checked against the columns and the previous block. */
+/* One "tap<TAB>first<TAB>count[<TAB>...]" line into *b, checked against the columns and the
+ * previous block (the fields after count, which feat image and feat text write, are not read). */
 static feat_status column_line(char *line, size_t lineno, const char *path, size_t cols, size_t prev_end,
                                feat_probe_block *b, feat_error *err)
 {
-    char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+    char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
     if (!t2)
         return feat_error_set(err, FEAT_E_DECODE, "column map '%s' line %zu: expected tap<TAB>first<TAB>count", path,
                               lineno);
     *t1 = *t2 = '\0';
+    if (t3)
+        *t3 = '\0';
     if (!line[0] || strlen(line) >= sizeof b->name)
         return feat_error_set(err, FEAT_E_DECODE, "column map '%s' line %zu: tap name empty or over %zu bytes", path,
                               lineno, sizeof b->name - 1);
@@ -246,7 +249,7 @@ feat_status feat_probe_columns_read(const char *path, size_t cols, feat_probe_bl
         st = feat_error_set(err, FEAT_E_NOMEM, "column map '%s': out of memory", path);
     p = buf;
     line = next_line(&p, buf + len);
-    if (st == FEAT_OK && (!line || strcmp(line, "tap\tfirst\tcount") != 0))
+    if (st == FEAT_OK && (!line || (strcmp(line, "tap\tfirst\tcount") != 0 && strncmp(line, "tap\tfirst\tcount\t", 16) != 0)))
         st =
             feat_error_set(err, FEAT_E_DECODE, "column map '%s': the first line must be tap<TAB>first<TAB>count", path);
     for (size_t lineno = 2; st == FEAT_OK && (line = next_line(&p, buf + len)); lineno++) {

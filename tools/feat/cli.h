@@ -80,6 +80,7 @@ enum cli_key {
     CLI_PART_SIZE,
     CLI_VOCAB,
     CLI_PAIR,
+    CLI_APPEND,
     /* shared options of one kind (cli_options_type.option): image preprocessing ... */
     CLI_PRESET = 0x140,
     CLI_RESIZE,
@@ -140,16 +141,30 @@ typedef struct cli_options_type {
 
 extern const cli_options_type cli_image_options, cli_text_options;
 
+#define CLI_MAX_MODELS 16 /* --model given this many times at most (an ensemble) */
+#define CLI_MAX_APPEND 16 /* --append tables */
+
+/* One --model and the options that follow it (before the first --model: the first one's). */
+typedef struct cli_model {
+    const char *path, *vocab;
+    void *opts; /* owned by cli_main */
+} cli_model;
+
 /* The settings of the shared options, and the options object they fill. */
 struct cli_common {
     const cli_options_type *type; /* NULL: the subcommand has no options object */
-    void *opts;
-    const char *model, *output, *vocab;
+    void *opts;                   /* the options object of the last --model (models[n_models - 1]) */
+    const char *model, *output, *vocab; /* model, vocab: the last --model's */
+    cli_model models[CLI_MAX_MODELS];
+    size_t n_models; /* 1 with an options object (its path NULL until --model), else 0 */
+    const char *append[CLI_MAX_APPEND];
+    size_t n_append;
     size_t shard_i, shard_n; /* --shard I/N; 0/1 without */
     size_t part_size;        /* --part-size, else the subcommand's default */
     long threads;            /* -1: the library's default */
     uint32_t crop;           /* --crop; 0: the default */
     int resume, pair;
+    int ensemble; /* the subcommand's cli_command.ensemble */
 };
 
 /* Handles one of a subcommand's own options; ctx is cli_main's. Returns FEAT_OK, or a library
@@ -166,6 +181,7 @@ typedef struct cli_command {
     const cli_options_type *type; /* the options object to make, or NULL */
     size_t part_size;             /* default --part-size */
     cli_handler own;              /* its own options: keys from CLI_OWN, or letters (NULL: none) */
+    int ensemble;                 /* --model may be given several times */
     /* Runs the subcommand on its operands once the options are parsed; returns the exit status. */
     int (*run)(char **operands, int n, cli_common *c, void *ctx);
 } cli_command;
@@ -198,6 +214,8 @@ typedef struct cli_job {
     /* Rows [first, first + n) of the inputs; NULL after saying why on stderr. */
     feat_result *(*extract)(void *ctx, size_t first, size_t n);
     void *ctx;
+    const struct cli_columns *columns; /* written as OUT.columns.tsv with the output; NULL: none */
+    const struct cli_append *append;   /* columns joined after the model's (dim includes them), or NULL */
 } cli_job;
 
 /* Extracts all inputs of job part by part into common->output (resuming with --resume),
@@ -218,12 +236,71 @@ int cli_run(const cli_job *job, const cli_common *common);
 typedef struct out_writer out_writer;
 out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, size_t shard_i,
                      size_t shard_n, int resume, size_t *first_todo);
-int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t n);
+/* The column map written at the join as OUT.columns.tsv (before OUT.npy goes into place);
+ * borrowed until out_finish. */
+void out_set_columns(out_writer *w, const struct cli_columns *columns);
+/* Appends the rows of r's n items as the next part: rows (n x dim floats), or r's own data
+ * when rows is NULL; statuses and messages from r. */
+int out_append(out_writer *w, const feat_result *r, const float *rows, char *const *inputs, size_t n);
 /* All inputs done: join the parts into the final files and count rows and failed rows
  * (earlier runs' parts included). Frees w. */
 int out_finish(out_writer *w, size_t *n_rows, size_t *n_failed);
 /* Stop without finishing (interrupted or failed): complete parts stay for --resume. Frees w. */
 void out_suspend(out_writer *w);
+
+/* ---- The column map, OUT.columns.tsv (columns.c; docs/adapting.md) ------------------------
+ * One block per tap of each model (one for all taps under mean fusion) and one per --append
+ * table, in column order. */
+typedef struct cli_block {
+    char *tap;     /* "path:pool" (mean fusion: the taps joined by ','); append: the table's path */
+    size_t first, count;
+    int appended;  /* 0: a model's tap, 1: an --append table */
+    char *model;   /* the model path as given; NULL for append */
+    char *pooling; /* the tap's pooling(s); NULL for append */
+    char *fusion;  /* "concat" or "mean"; NULL for append */
+    char *names;   /* append: the value columns joined by ','; NULL for taps */
+} cli_block;
+
+typedef struct cli_columns {
+    cli_block *v;
+    size_t n, cap, dim;
+} cli_columns;
+
+/* The blocks of one model's row: n_taps taps named names[i] (resolved, "path:pool") of
+ * tap_dims[i] columns, making a row of dim columns (concat: their sum; mean fusion: one block). */
+int cli_columns_add_model(cli_columns *m, const char *model, size_t n_taps, const char *const *names,
+                          const size_t *tap_dims, size_t dim);
+/* The blocks of a loaded image or text extractor. */
+int cli_columns_add_image(cli_columns *m, const char *model, const feat_image_extractor *ex);
+int cli_columns_add_text(cli_columns *m, const char *model, const feat_text_extractor *ex);
+/* The block of one --append table: its path, its value columns joined by ','. */
+int cli_columns_add_append(cli_columns *m, const char *file, const char *names, size_t count);
+/* Writes the map to path (path.partial, fsynced, renamed); returns -1 after saying why. */
+int cli_columns_write(const cli_columns *m, const char *path);
+void cli_columns_free(cli_columns *m);
+/* OUT.npy -> OUT.columns.tsv (malloc'd; NULL when out of memory). */
+char *cli_columns_path(const char *npy_path);
+
+/* ---- --append tables (append.c; docs/adapting.md) -----------------------------------------
+ * A TSV whose header names the key column and then the value columns; each later row gives
+ * one input's values. The key column is "path" for images (the input path exactly as the rows
+ * table shows it) and "line" for text (the 1-based line number in the whole input). */
+typedef struct cli_append cli_append;
+
+/* Reads the tables and finds each input's row: keys[i] is input i's key. Every table problem
+ * (header, ragged row, bad or non-finite value, duplicate key, an input without a row) is
+ * reported here, before any model work; returns NULL after saying why on stderr. */
+cli_append *cli_append_load(const char *const *paths, size_t n_paths, const char *key_name, char *const *keys,
+                            size_t n_keys);
+/* Values per row (all tables). */
+size_t cli_append_dim(const cli_append *a);
+/* Adds one block per table to m, starting at column m->dim. */
+int cli_append_columns(const cli_append *a, cli_columns *m);
+/* Rows of inputs first .. first + n - 1: r's row (model_dim floats) then the appended values,
+ * into out (n x (model_dim + cli_append_dim) floats); a failed item's row is all NaN. */
+void cli_append_rows(const cli_append *a, const feat_result *r, size_t first, size_t n, size_t model_dim,
+                     float *out);
+void cli_append_free(cli_append *a);
 
 /* Progress line on stderr at most every few seconds (only when stderr is a terminal or
  * FEAT_PROGRESS=1). */

@@ -27,7 +27,80 @@ typedef struct merge {
     feat_npy_writer *npy; /* the output */
     char *tsv_path, *tsv_tmp;
     FILE *tsv;
+    char *columns;        /* the shards' column map (all the same), NULL when they have none */
+    size_t columns_len;
 } merge;
+
+/* The whole of a small file (malloc'd, *len its size), or NULL when it does not exist. */
+static char *slurp(const char *path, size_t *len, int *bad)
+{
+    FILE *f = fopen(path, "rb");
+    *bad = !f && errno != ENOENT;
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            char *b = realloc(buf, cap = cap ? 2 * cap : 4096);
+            if (!b) {
+                *bad = 1;
+                break;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    *bad |= ferror(f);
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Every shard's OUT.columns.tsv must be the same (or none may have one): the merged map. */
+static int check_columns(merge *m, char **files)
+{
+    for (int i = 0; i < m->n; i++) {
+        char *path = cli_columns_path(files[i]);
+        size_t len = 0;
+        int bad = !path;
+        char *c = path ? slurp(path, &len, &bad) : NULL;
+        int differs = i && ((c == NULL) != (m->columns == NULL) || (c && (len != m->columns_len ||
+                                                                        memcmp(c, m->columns, len) != 0)));
+        if (bad || differs)
+            fprintf(stderr, "feat: %s %s\n", path ? path : files[i],
+                    bad ? "cannot be read" : "differs from the first shard's column map: the shards are not one run");
+        free(path);
+        if (bad || differs) {
+            free(c);
+            return -1;
+        }
+        if (i)
+            free(c);
+        else
+            m->columns = c, m->columns_len = len;
+    }
+    return 0;
+}
+
+/* Writes the merged column map next to the output (before the .npy goes into place). */
+static int write_columns(const merge *m, const char *output)
+{
+    if (!m->columns)
+        return 0;
+    char *path = cli_columns_path(output);
+    FILE *f = path ? fopen(path, "wb") : NULL;
+    int bad = !f || fwrite(m->columns, 1, m->columns_len, f) != m->columns_len;
+    if (f)
+        bad |= fclose(f) != 0;
+    if (bad)
+        fprintf(stderr, "feat: cannot write %s\n", path ? path : "the column map");
+    free(path);
+    return bad ? -1 : 0;
+}
 
 static char *tsv_of(const char *npy)
 {
@@ -146,9 +219,13 @@ static int merge_shards(merge *m, const char *output, char **files)
     for (int i = 0; i < m->n && !rc; i++)
         rc = open_shard(m, i, files[i], files[0]);
     if (!rc)
+        rc = check_columns(m, files);
+    if (!rc)
         rc = open_output(m, output);
     if (!rc)
         rc = copy_rows(m);
+    if (!rc)
+        rc = write_columns(m, output);
     if (!rc)
         rc = finish_output(m);
     if (!rc)
@@ -173,6 +250,7 @@ static void merge_free(merge *m)
     free(m->s);
     free(m->tsv_path);
     free(m->tsv_tmp);
+    free(m->columns);
 }
 
 /* Merges the shards into -o; returns the exit status. */
@@ -188,7 +266,8 @@ static int run(char **files, int n, cli_common *c, void *unused)
 static const cli_command command = {
     .usage = "merge -o OUT.npy SHARD_0.npy ... SHARD_N-1.npy",
     .about = "Joins the outputs of 'feat image|text --shard I/N' (given in order I = 0..N-1) into\n"
-             "input order, with their rows tables joined into OUT.rows.tsv.\n",
+             "input order, with their rows tables joined into OUT.rows.tsv and their column map\n"
+             "(the same in every shard) copied to OUT.columns.tsv.\n",
     .options = options,
     .operands = CLI_SOME_OPERANDS,
     .run = run};

@@ -316,14 +316,9 @@ static int prepare(model_job *j, const probe_args *a, const cli_common *c, const
     free(spec);
     feat_probe_block *blocks = rc ? NULL : calloc(FEAT_PROBE_BLOCKS_MAX, sizeof *blocks);
     size_t n = 0;
-    feat_error e = {0};
     if (!rc && (!blocks || model_blocks(j, blocks, &n))) {
         fprintf(stderr, "feat: the model's taps do not make a column map (more than %d taps, or not concatenated)\n",
                 FEAT_PROBE_BLOCKS_MAX);
-        rc = -1;
-    }
-    if (!rc && feat_probe_columns_write(p->columns, blocks, n, &e) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", e.msg);
         rc = -1;
     }
     free(blocks);
@@ -338,7 +333,11 @@ static int extract_features(const probe_args *a, const cli_common *c, const stem
 {
     model_job j = {0};
     size_t dim = 0;
+    cli_columns columns = {0};
     int rc = prepare(&j, a, c, p, &dim) ? 1 : 0;
+    /* The column map is the one feat image and feat text write, REPORT.columns.tsv at the join. */
+    if (!rc && (j.text ? cli_columns_add_text(&columns, c->model, j.te) : cli_columns_add_image(&columns, c->model, j.ie)))
+        rc = 1;
     if (!rc) {
         cli_job job = {j.text ? "line" : "image",
                        j.text ? "lines" : "images",
@@ -347,12 +346,15 @@ static int extract_features(const probe_args *a, const cli_common *c, const stem
                        j.inputs.n,
                        dim,
                        extract,
-                       &j};
+                       &j,
+                       &columns,
+                       NULL};
         cli_common cc = *c;
         cc.output = p->npy;
         cc.shard_i = 0, cc.shard_n = 1;
         rc = cli_run(&job, &cc);
     }
+    cli_columns_free(&columns);
     feat_text_extractor_free(j.te);
     feat_image_extractor_free(j.ie);
     strlist_free(&j.inputs);

@@ -12,7 +12,9 @@ enum { OPT_MAX_LENGTH = CLI_OWN, OPT_STRIDE, OPT_WINDOW_POOLING, OPT_INPUT };
 static const char *const window_poolings[] = {"mean", "max", "first", NULL};
 
 static const cli_option options[] = {
-    CLI_REQUIRED(CLI_MODEL, "TorchScript text model (side-car M.json names the vocab)"),
+    CLI_REQUIRED(CLI_MODEL, "TorchScript text model (side-car M.json names the vocab); repeat for an ensemble "
+                            "(rows side by side), each --model followed by its own --vocab, --taps and the "
+                            "options down to --precision"),
     CLI_SHARED(CLI_VOCAB, NULL),
     CLI_SHARED(CLI_TAPS, "e.g. 'encoder.layer.-1:mean' (default: [CLS] of the last layer)"),
     CLI_SHARED(CLI_FUSION, NULL),
@@ -29,6 +31,8 @@ static const cli_option options[] = {
     CLI_SHARED(CLI_SHARD, "process only lines i with i % N == I (job arrays)"),
     CLI_SHARED(CLI_PAIR, NULL),
     CLI_VALUE("input", OPT_INPUT, "FILE", "read the lines from FILE (default: standard input)"),
+    CLI_SHARED(CLI_APPEND, "join FILE's numeric columns to each row, keyed by a 'line' column (line numbers, "
+                           "from 1)"),
     CLI_SHARED(CLI_RESUME, NULL),
     CLI_SHARED(CLI_PART_SIZE, "lines per durable part written to OUT.parts/ (default " CLI_STR(PART_SIZE) ")"),
     CLI_REQUIRED(CLI_OUTPUT, NULL),
@@ -40,7 +44,10 @@ typedef struct text_job {
     const char *input;
     strlist lines, labels;
     char **second; /* with --pair: the part of each line after its first tab */
-    feat_text_extractor *ex;
+    feat_text_extractor *ex[CLI_MAX_MODELS];
+    feat_text_ensemble *ens; /* with several models */
+    cli_columns columns;
+    cli_append *append;
 } text_job;
 
 static feat_status text_option(const cli_option *opt, const char *val, cli_common *c, void *ctx)
@@ -117,47 +124,95 @@ static int make_labels(text_job *j, const cli_common *c)
     return 0;
 }
 
-/* The loaded extractor in j->ex; returns -1 after saying why. */
-static int load(text_job *j, const cli_common *c)
+/* Loads model i of c into j->ex[i]; returns -1 after saying why. */
+static int load(text_job *j, const cli_common *c, size_t i)
 {
-    if (feat_text_extractor_new(&j->ex) != FEAT_OK) {
+    if (feat_text_extractor_new(&j->ex[i]) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", feat_last_error());
         return -1;
     }
-    if (feat_text_extractor_load(j->ex, c->model, c->vocab, c->opts) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", feat_text_extractor_last_error(j->ex));
+    if (feat_text_extractor_load(j->ex[i], c->models[i].path, c->models[i].vocab, c->models[i].opts) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", feat_text_extractor_last_error(j->ex[i]));
         return -1;
     }
+    return cli_columns_add_text(&j->columns, c->models[i].path, j->ex[i]);
+}
+
+/* Every --model, side by side in an ensemble when there are several, and the column map. */
+static int load_models(text_job *j, const cli_common *c)
+{
+    for (size_t i = 0; i < c->n_models; i++)
+        if (load(j, c, i))
+            return -1;
     cli_check_blas_core(); /* text models spend their time in BLAS */
-    return 0;
+    if (c->n_models > 1 && feat_text_ensemble_new(&j->ens) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", feat_last_error());
+        return -1;
+    }
+    for (size_t i = 0; j->ens && i < c->n_models; i++)
+        if (feat_text_ensemble_add(j->ens, j->ex[i], c->models[i].path) != FEAT_OK) {
+            fprintf(stderr, "feat: %s\n", feat_text_ensemble_last_error(j->ens));
+            return -1;
+        }
+    return cli_append_columns(j->append, &j->columns);
+}
+
+/* --append: the tables' rows of this shard's lines, keyed by line number in the whole input. */
+static int load_append(text_job *j, const cli_common *c)
+{
+    if (!c->n_append)
+        return 0;
+    strlist keys = {0};
+    int rc = 0;
+    for (size_t i = 0; i < j->lines.n && !rc; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%zu", i * c->shard_n + c->shard_i + 1);
+        rc = strlist_push(&keys, key);
+    }
+    if (!rc)
+        j->append = cli_append_load(c->append, c->n_append, "line", keys.v, keys.n);
+    strlist_free(&keys);
+    return j->append ? 0 : -1;
 }
 
 static feat_result *extract(void *ctx, size_t first, size_t n)
 {
     text_job *j = ctx;
     const char *const *a = (const char *const *)j->lines.v + first;
+    const char *const *b = j->second ? (const char *const *)j->second + first : NULL;
     feat_result *r;
-    feat_status st = j->second ? feat_text_extractor_extract_pairs(j->ex, a, NULL,
-                                                                   (const char *const *)j->second + first, NULL, n, &r)
-                               : feat_text_extractor_extract(j->ex, a, NULL, n, &r);
+    feat_status st;
+    if (j->ens)
+        st = b ? feat_text_ensemble_extract_pairs(j->ens, a, NULL, b, NULL, n, &r)
+               : feat_text_ensemble_extract(j->ens, a, NULL, n, &r);
+    else
+        st = b ? feat_text_extractor_extract_pairs(j->ex[0], a, NULL, b, NULL, n, &r)
+               : feat_text_extractor_extract(j->ex[0], a, NULL, n, &r);
     if (st == FEAT_OK)
         return r;
-    fprintf(stderr, "feat: %s\n", feat_text_extractor_last_error(j->ex));
+    fprintf(stderr, "feat: %s\n",
+            j->ens ? feat_text_ensemble_last_error(j->ens) : feat_text_extractor_last_error(j->ex[0]));
     return NULL;
 }
 
-/* Reads the lines, loads the model and runs; returns the exit status. */
+/* Reads the lines and the --append tables, loads the models and runs; returns the exit status. */
 static int run(char **operands, int n, cli_common *c, void *ctx)
 {
     (void)operands;
     (void)n;
     text_job *j = ctx;
     int rc = 1;
-    if (!cli_start(c) && !read_input(j, c) && !(c->pair && split_pairs(j)) && !load(j, c) && !make_labels(j, c)) {
-        cli_job job = {"line", "lines", 1, j->labels.v, j->labels.n, feat_text_extractor_dim(j->ex), extract, j};
+    if (!cli_start(c) && !read_input(j, c) && !(c->pair && split_pairs(j)) && !load_append(j, c) &&
+        !load_models(j, c) && !make_labels(j, c)) {
+        cli_job job = {"line", "lines", 1, j->labels.v, j->labels.n, j->columns.dim, extract, j, &j->columns,
+                       j->append};
         rc = cli_run(&job, c);
     }
-    feat_text_extractor_free(j->ex);
+    feat_text_ensemble_free(j->ens);
+    for (size_t i = 0; i < c->n_models; i++)
+        feat_text_extractor_free(j->ex[i]);
+    cli_columns_free(&j->columns);
+    cli_append_free(j->append);
     free(j->second);
     strlist_free(&j->lines);
     strlist_free(&j->labels);
@@ -168,11 +223,13 @@ static const cli_command command = {
     .usage = "text --model M [options] -o OUT.npy [--input FILE | < lines]",
     .about = "One row per input line (UTF-8; a line is cut at a NUL byte). With --pair each line is\n"
              "'A<TAB>B'. Writes OUT.npy (float32; NaN rows for lines that failed) and OUT.rows.tsv,\n"
-             "whose input column names each line as 'line N #DIGEST' (FNV-1a of its bytes).\n",
+             "whose input column names each line as 'line N #DIGEST' (FNV-1a of its bytes), and\n"
+             "OUT.columns.tsv, which columns came from which model, tap and --append table.\n",
     .options = options,
     .type = &cli_text_options,
     .part_size = PART_SIZE,
     .own = text_option,
+    .ensemble = 1,
     .run = run};
 
 int cmd_text(int argc, char **argv)

@@ -38,6 +38,8 @@ static const cli_option shared[] = {
     CLI_SWITCH("fast", CLI_FAST, "fast, inexact JPEG decoding (docs/imaging.md)"),
     CLI_VALUE("vocab", CLI_VOCAB, "V", "vocab.txt (default: the side-car's)"),
     CLI_SWITCH("pair", CLI_PAIR, "lines are tab-separated sentence pairs ('A<TAB>B')"),
+    CLI_VALUE("append", CLI_APPEND, "FILE.tsv",
+              "join FILE's numeric columns to each row by key, after the models' columns (repeatable)"),
     CLI_SWITCH("cased", CLI_CASED, "do not lowercase (and do not strip accents)"),
     CLI_SWITCH("replace-invalid", CLI_REPLACE_INVALID, "replace invalid UTF-8 with U+FFFD instead of failing the line"),
     CLI_VALUE("output", CLI_OUTPUT, "OUT.npy", "where the rows go (and OUT.rows.tsv, their table)"),
@@ -135,6 +137,12 @@ static _Noreturn void bad_value(const cli_option *opt, const char *expects, cons
     exit(2);
 }
 
+static _Noreturn void usage_error(const char *what)
+{
+    fprintf(stderr, "feat: %s\n", what);
+    exit(2);
+}
+
 int cli_choice(const cli_option *opt, const char *val)
 {
     char expects[256] = "";
@@ -175,14 +183,43 @@ static void parse_shard(const cli_option *opt, const char *s, size_t *index, siz
     *count = n;
 }
 
+/* --model: the first one names the options object made at the start (which the options
+ * before it filled); each later one starts a new options object that the options after it
+ * fill (an ensemble), where the subcommand takes several. */
+static feat_status next_model(cli_common *c, const char *path)
+{
+    if (!c->n_models || !c->models[c->n_models - 1].path) {
+        c->models[c->n_models ? c->n_models - 1 : c->n_models++].path = path;
+        c->model = path;
+        return FEAT_OK;
+    }
+    if (!c->ensemble || c->n_models == CLI_MAX_MODELS)
+        usage_error(c->ensemble ? "--model is given more than " CLI_STR(CLI_MAX_MODELS) " times"
+                                : "--model may be given once here");
+    void *opts;
+    feat_status st = c->type->create(&opts);
+    if (st != FEAT_OK)
+        return st;
+    c->models[c->n_models++] = (cli_model){.path = path, .opts = opts};
+    c->opts = opts;
+    c->model = path;
+    c->vocab = NULL;
+    return FEAT_OK;
+}
+
 /* Handles opt when it is one of every kind's shared options: sets *st and returns 1; else
  * returns 0. */
 static int common_option(cli_common *c, const cli_option *opt, const char *val, feat_status *st)
 {
     switch (opt->key) {
-    case CLI_MODEL: c->model = val; break;
+    case CLI_MODEL: *st = next_model(c, val); break;
     case CLI_OUTPUT: c->output = val; break;
-    case CLI_VOCAB: c->vocab = val; break;
+    case CLI_VOCAB: c->vocab = c->models[c->n_models ? c->n_models - 1 : 0].vocab = val; break;
+    case CLI_APPEND:
+        if (c->n_append == CLI_MAX_APPEND)
+            usage_error("--append is given more than " CLI_STR(CLI_MAX_APPEND) " times");
+        c->append[c->n_append++] = val;
+        break;
     case CLI_PAIR: c->pair = 1; break;
     case CLI_TAPS: *st = c->type->taps(c->opts, val); break;
     case CLI_FUSION: *st = c->type->fusion(c->opts, (feat_fusion)cli_choice(opt, val)); break;
@@ -273,16 +310,19 @@ static int parse(const cli_command *cmd, int argc, char **argv, cli_common *c, v
 
 int cli_main(const cli_command *cmd, int argc, char **argv, void *ctx)
 {
-    cli_common c = {.type = cmd->type, .shard_n = 1, .part_size = cmd->part_size, .threads = -1};
+    cli_common c = {.type = cmd->type, .shard_n = 1, .part_size = cmd->part_size, .threads = -1,
+                    .ensemble = cmd->ensemble};
     if (c.type && c.type->create(&c.opts) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", feat_last_error());
         return 1;
     }
+    if (c.type)
+        c.models[c.n_models++].opts = c.opts;
     int rc = parse(cmd, argc, argv, &c, ctx);
     if (rc == PARSED)
         rc = cmd->run(argv + optind, argc - optind, &c, ctx);
-    if (c.type)
-        c.type->destroy(c.opts);
+    for (size_t i = 0; i < c.n_models; i++)
+        c.type->destroy(c.models[i].opts);
     return rc;
 }
 

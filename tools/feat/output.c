@@ -15,6 +15,8 @@ struct out_writer {
     char *npy_path, *tsv_path, *parts_dir;
     char *joined_dir; /* parts_dir renamed once they are joined, then deleted */
     size_t dim, next_row;
+    const cli_columns *columns; /* written as columns_path at the join; NULL: none */
+    char *columns_path;
     size_t shard_i, shard_n; /* the table's row column holds the input's index in the whole
                                 list (row * shard_n + shard_i), which feat merge checks */
 };
@@ -66,6 +68,7 @@ static void writer_free(out_writer *w)
     free(w->tsv_path);
     free(w->parts_dir);
     free(w->joined_dir);
+    free(w->columns_path);
     free(w);
 }
 
@@ -171,9 +174,10 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
     w->tsv_path = stem ? concat(stem, ".rows.tsv") : NULL;
     w->parts_dir = stem ? concat(stem, ".parts") : NULL;
     w->joined_dir = stem ? concat(stem, ".parts.joined") : NULL;
+    w->columns_path = cli_columns_path(npy_path);
     free(stem);
     w->dim = dim;
-    if (!w->npy_path || !w->tsv_path || !w->parts_dir || !w->joined_dir) {
+    if (!w->npy_path || !w->tsv_path || !w->parts_dir || !w->joined_dir || !w->columns_path) {
         writer_free(w);
         return NULL;
     }
@@ -225,7 +229,9 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
     return w;
 }
 
-int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t n)
+void out_set_columns(out_writer *w, const cli_columns *columns) { w->columns = columns; }
+
+int out_append(out_writer *w, const feat_result *r, const float *rows, char *const *inputs, size_t n)
 {
     char base[8192], tmp[8300], final[8300];
     snprintf(base, sizeof base, "%s/part-%09zu", w->parts_dir, w->next_row);
@@ -251,7 +257,7 @@ int out_append(out_writer *w, const feat_result *r, char *const *inputs, size_t 
     snprintf(final, sizeof final, "%s.npy", base);
     feat_error err = {0};
     feat_npy_writer *npy;
-    if (feat_npy_open(final, w->dim, &npy, &err) != FEAT_OK || feat_npy_append(npy, feat_result_data(r), n, &err) ||
+    if (feat_npy_open(final, w->dim, &npy, &err) != FEAT_OK || feat_npy_append(npy, rows ? rows : feat_result_data(r), n, &err) ||
         feat_npy_close(npy, &err) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", err.msg);
         return -1;
@@ -319,6 +325,8 @@ static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
         rc = fsync_and_rename(tsv, tsv_tmp, w->tsv_path);
     else if (tsv)
         fclose(tsv);
+    if (rc == 0 && w->columns)
+        rc = cli_columns_write(w->columns, w->columns_path);
     /* The .npy goes into place last: its presence means the output is complete. */
     if (rc == 0 && feat_npy_close(npy, &err) != FEAT_OK)
         rc = -1;

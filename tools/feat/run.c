@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <signal.h>
+#include <stdlib.h>
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { interrupted = sig; }
@@ -49,8 +50,12 @@ static int extract_parts(const cli_job *job, size_t part_size, out_writer *w, si
             break;
         }
         failed += report_failures(job, r, *done, n);
-        int bad = out_append(w, r, job->labels + *done, n);
+        float *rows = job->append ? malloc(n * job->dim * sizeof *rows) : NULL;
+        if (rows)
+            cli_append_rows(job->append, r, *done, n, job->dim - cli_append_dim(job->append), rows);
+        int bad = job->append && !rows ? -1 : out_append(w, r, rows, job->labels + *done, n);
         feat_result_free(r);
+        free(rows);
         if (bad) {
             rc = 1;
             break;
@@ -80,6 +85,7 @@ int cli_run(const cli_job *job, const cli_common *common)
                              common->resume, &done);
     if (!w)
         return 1;
+    out_set_columns(w, job->columns);
     if (done)
         fprintf(stderr, "feat: resuming after %s %zu of %zu\n", job->item, done, job->n);
     int rc = extract_parts(job, common->part_size, w, &done);
