@@ -36,6 +36,37 @@ IMAGE_TAPS = "layer4:gap,layer2:gmp"
 TEXT_TAPS = "encoder.layer.-1:mean"
 
 
+def package_zip(tmp_path_factory):
+    """The libfeat package as a zip for addPyFile (pure Python; the .so comes by FEAT_LIBRARY)."""
+    pkg = tmp_path_factory.mktemp("pyfiles") / "libfeat.zip"
+    src = pathlib.Path(libfeat.__file__).parent
+    with zipfile.ZipFile(pkg, "w") as z:
+        for f in sorted(src.glob("*.py")):
+            z.write(f, "libfeat/" + f.name)
+    return str(pkg)
+
+
+def session_with_env(builder, **env):
+    """builder.getOrCreate() with ``env`` in os.environ while the session starts (PySpark reads
+    PYSPARK_PYTHON then; the driver JVM, when it starts, inherits the rest), restored after."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return builder.getOrCreate()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def copy_photos(d, rels):
+    for rel in rels:
+        shutil.copy(pathlib.Path("/usr/share/backgrounds/mate", rel), d / pathlib.Path(rel).name)
+    return d
+
+
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
     from pyspark.sql import SparkSession
@@ -43,39 +74,22 @@ def spark(tmp_path_factory):
     # The Python workers run the venv's interpreter, find libfeat.so through FEAT_LIBRARY
     # (inherited from the JVM's environment) and get the package as a zip via addPyFile,
     # as on a cluster (docs/spark.md).
-    saved = {k: os.environ.get(k) for k in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "FEAT_LIBRARY")}
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    os.environ["FEAT_LIBRARY"] = libfeat.library_path()
-    try:
-        s = (SparkSession.builder.master("local[2]").appName("libfeat-spark-test")
-             .config("spark.ui.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "2")
-             .config("spark.sql.execution.arrow.maxRecordsPerBatch", "16")
-             .config("spark.driver.memory", "1g")
-             .getOrCreate())
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    builder = (SparkSession.builder.master("local[2]").appName("libfeat-spark-test")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "16")
+               .config("spark.driver.memory", "1g"))
+    s = session_with_env(builder, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
+                         FEAT_LIBRARY=libfeat.library_path())
     s.sparkContext.setLogLevel("ERROR")
-    pkg = tmp_path_factory.mktemp("pyfiles") / "libfeat.zip"
-    src = pathlib.Path(libfeat.__file__).parent
-    with zipfile.ZipFile(pkg, "w") as z:
-        for f in sorted(src.glob("*.py")):
-            z.write(f, "libfeat/" + f.name)
-    s.sparkContext.addPyFile(str(pkg))
+    s.sparkContext.addPyFile(package_zip(tmp_path_factory))
     yield s
     s.stop()
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    d = tmp_path_factory.mktemp("photos")
-    for rel in PHOTOS:
-        shutil.copy(pathlib.Path("/usr/share/backgrounds/mate", rel), d / pathlib.Path(rel).name)
+    d = copy_photos(tmp_path_factory.mktemp("photos"), PHOTOS)
     good = (d / "Aqua.jpg").read_bytes()
     (d / "corrupt.jpg").write_bytes(good[: len(good) // 3])  # a truncated JPEG
     return sorted(str(p) for p in d.iterdir())
@@ -137,8 +151,10 @@ def test_images_binaryfile_equal_cli(spark, models, photos, image_cli):
     assert "content" not in out.columns
     got = sorted(out.collect(), key=lambda r: r["path"])
     assert [r["path"].replace("file:", "") for r in got] == photos
-    # From bytes the library cannot name the file, so only the statuses are compared.
     assert check_same(got, feats, rows, messages=False) == 1
+    # The library's message names an item of one call ("item 0: ..."); the row's names its file.
+    for r, (st, msg) in zip(got, rows):
+        assert r["features_error"] == (None if st == "ok" else "file:" + msg)
 
 
 def test_images_paths_shared_model_equal_cli(spark, models, photos, image_cli):
@@ -260,3 +276,50 @@ def test_text_binary_column_invalid_utf8_is_a_row(spark, models):
     assert got[0]["features_status"] == 0 and len(got[0]["features"]) == 384
     assert got[1]["features"] is None and got[1]["features_status"] == libfeat.DecodeError.status
     assert got[1]["features_error"]
+
+
+def test_image_files_report_skipped_files(spark, models, photos, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(photos[0], d / "with space %1.jpg")  # binaryFile's path column is the decoded form
+    shutil.copy(photos[1], d / "vanishes.jpg")
+    (d / "empty.jpg").write_bytes(b"")
+    model = str(models["resnet18-script"])
+    out = {m: fs.image_files(spark, str(d), model, read=m, taps="layer4:gap", threads=1) for m in ("content", "path")}
+    assert [p.replace("file:", "") for p in sorted(fs.list_files(spark, str(d)))] == sorted(
+        str(p) for p in d.iterdir())
+    (d / "vanishes.jpg").unlink()  # listed (the plans above are lazy), gone when the job reads
+    got = {m: {r["path"].replace("file:", ""): r for r in o.collect()} for m, o in out.items()}
+    for m in ("content", "path"):
+        assert sorted(got[m]) == sorted([str(d / "with space %1.jpg"), str(d / "vanishes.jpg"), str(d / "empty.jpg")])
+        assert got[m][str(d / "with space %1.jpg")]["features_status"] == 0
+    for name in ("vanishes.jpg", "empty.jpg"):
+        r = got["content"][str(d / name)]
+        assert r["features"] is None and r["features_status"] == libfeat.IOFailure.status
+        assert r["features_error"] == "file:%s: %s" % (d / name, fs.NOT_READ)
+    assert got["path"][str(d / "empty.jpg")]["features_error"] == "%s: empty file" % (d / "empty.jpg")
+    r = got["path"][str(d / "vanishes.jpg")]
+    assert r["features_status"] == libfeat.NotFound.status and r["features_error"].startswith(str(d / "vanishes.jpg"))
+
+
+def test_text_rows_name_their_input_and_carry_the_blas_warning(models, monkeypatch):
+    # Driven in this process (the executors' OpenBLAS cannot be made to fall back on a CPU it
+    # knows): the job asks _blas once per task, and each row of the task carries the answer.
+    import pandas as pd
+
+    from libfeat import _blas
+
+    job = fs._Job("text", str(models["bert-tiny"]), None, None, None, {"taps": "encoder.layer.-1:mean"}, "text",
+                  None, "text", ("f", "f_status", "f_error", "f_warning"), None, libfeat.threads(), 256, True)
+    pdf = pd.DataFrame({"text": [b"fine", b"bad \xff bytes" + b"x" * 40]})
+    monkeypatch.setattr(_blas, "suggested_coretype", lambda: "Haswell")
+    (out,) = list(job([pdf]))
+    assert list(out["f_warning"]) == [fs._Job.warning_text("Haswell")] * 2
+    assert "OPENBLAS_CORETYPE=Haswell" in out["f_warning"][0]
+    assert out["f_status"][0] == 0 and out["f_status"][1] == libfeat.DecodeError.status
+    assert out["f_error"][1].startswith(repr((b"bad \xff bytes" + b"x" * 40)[:40]) + "...: ")
+    assert "item " not in out["f_error"][1]
+    monkeypatch.setattr(_blas, "suggested_coretype", lambda: None)
+    job.key_col = "key"
+    (out,) = list(job([pdf.assign(key=["a", "b"])]))
+    assert out["f_warning"].isna().all() and out["f_error"][1].startswith("b: ")

@@ -28,25 +28,39 @@ import threading
 
 import numpy as np
 
+from . import _blas
 from . import _errors as E
 from ._core import ImageExtractor, TextExtractor, set_threads, threads as _threads_in_force
 
-__all__ = ["image_features", "text_features", "Featurizer", "clear_cache", "cached_extractors", "model_files"]
+__all__ = ["image_features", "text_features", "image_files", "list_files", "Featurizer", "clear_cache", "cached_extractors", "model_files"]
 
 # ---- per-process extractor cache (lives in each executor's Python worker) ---------------------
 
 _cache = {}
 _loads = {}
+_family = {}
 _cache_lock = threading.Lock()
 
 
-def _cached(key, make):
+def _cached(key, make, family=None):
+    """The extractor for ``key``, made once per process. A new key of the same ``family`` (the
+    same model name and options with other content: a re-shipped or rewritten model) closes
+    the older extractors of that family, so a long-lived worker does not keep every version."""
+    stale = []
     with _cache_lock:
         ex = _cache.get(key)
         if ex is None or ex.closed:
+            if family is not None:
+                for k in [k for k, f in _family.items() if f == family and k != key]:
+                    stale.append(_cache.pop(k, None))
+                    _family.pop(k, None)
             ex = _cache[key] = make()
+            _family[key] = family
             _loads[key] = _loads.get(key, 0) + 1
-        return ex
+    for old in stale:
+        if old is not None:
+            old.close()
+    return ex
 
 
 def clear_cache():
@@ -54,6 +68,7 @@ def clear_cache():
     with _cache_lock:
         items = list(_cache.values())
         _cache.clear()
+        _family.clear()
     for ex in items:
         ex.close()
 
@@ -104,21 +119,113 @@ def model_files(model, vocab=None):
     return files
 
 
+# Shipping by content. SparkContext.addFile registers a file by its name for the life of the
+# application: adding a changed model under the same path again is ignored ("path has been
+# added already"), so executors would keep the old weights. The driver therefore ships a
+# staged copy named by the SHA-256 of the model's file set: a changed model gets a new name and
+# is shipped again, an unchanged one keeps its name and is fetched once per executor however
+# many jobs use it. The copy is what is served, so a model rewritten in place while the
+# application runs cannot change what the name stands for.
+
+_digests = {}        # (path, size, mtime_ns, inode) -> sha256 of the content
+_stage_dirs = {}     # pid -> staging folder of this driver process
+_stage_lock = threading.Lock()
+
+
+def _stat_key(path):
+    st = os.stat(path)
+    return (path, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _copy_hashing(src, dst):
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        for chunk in iter(lambda: fi.read(1 << 20), b""):
+            h.update(chunk)
+            fo.write(chunk)
+    return h.hexdigest()
+
+
+def _stage_dir():
+    import atexit
+    import shutil
+    import tempfile
+
+    with _stage_lock:
+        d = _stage_dirs.get(os.getpid())
+        if d is None or not os.path.isdir(d):
+            d = _stage_dirs[os.getpid()] = tempfile.mkdtemp(prefix="libfeat-ship-")
+            atexit.register(shutil.rmtree, d, True)
+        return d
+
+
 def _ship(spark, files):
-    sc = spark.sparkContext
+    """Stages ``files`` under ``<digest>-<name>`` and adds them to the SparkContext; returns
+    the digest (16 hex digits of the SHA-256 over the names and contents of the set)."""
+    import hashlib
+
+    stage = _stage_dir()
+    per_file = []
     for f in files:
         if not os.path.isfile(f):
             raise FileNotFoundError("libfeat.spark: %s does not exist on the driver (use ship_model=False for a path "
                                     "that only the executors can read)" % f)
-        sc.addFile(f)  # adding the same path again is a no-op in Spark
+        key = _stat_key(f)
+        digest = _digests.get(key)
+        tmp = None
+        if digest is None:  # hash while copying, so the staged bytes are the hashed bytes
+            tmp = os.path.join(stage, ".tmp-%d-%s" % (os.getpid(), os.path.basename(f)))
+            digest = _digests[key] = _copy_hashing(f, tmp)
+        per_file.append((f, digest, tmp))
+    h = hashlib.sha256()
+    for f, digest, _ in per_file:
+        h.update(os.path.basename(f).encode() + b"\0" + digest.encode() + b"\0")
+    set_digest = h.hexdigest()[:16]
+    sc = spark.sparkContext
+    for f, digest, tmp in per_file:
+        dst = os.path.join(stage, "%s-%s" % (set_digest, os.path.basename(f)))
+        if not os.path.exists(dst):
+            if tmp is None:  # digest known from an earlier call, but not staged in this set yet
+                tmp = os.path.join(stage, ".tmp-%d-%s" % (os.getpid(), os.path.basename(f)))
+                if _copy_hashing(f, tmp) != digest:
+                    os.unlink(tmp)
+                    raise RuntimeError("libfeat.spark: %s changed while it was being shipped; try again" % f)
+            os.replace(tmp, dst)
+        elif tmp is not None:
+            os.unlink(tmp)
+        sc.addFile(dst)  # the same digest-named path again is a no-op in Spark
+    return set_digest
 
 
-def _local_path(p, shipped):
-    if p is None or not shipped:
-        return p
+def _shipped_folder(digest, names):
+    """On an executor: a folder ``libfeat-<digest>`` in the SparkFiles root holding the shipped
+    files under their original names (symbolic links), so that the side-car's relative
+    vocabulary path resolves as it did on the driver."""
+    import shutil
+    import tempfile
+
     from pyspark import SparkFiles
 
-    return SparkFiles.get(os.path.basename(p))
+    root = SparkFiles.getRootDirectory()
+    folder = os.path.join(root, "libfeat-" + digest)
+    if os.path.isdir(folder):
+        return folder
+    for n in names:
+        if not os.path.isfile(os.path.join(root, "%s-%s" % (digest, n))):
+            raise FileNotFoundError("libfeat.spark: the shipped file %s-%s is not in this executor's SparkFiles "
+                                    "folder %s" % (digest, n, root))
+    tmp = tempfile.mkdtemp(prefix=".libfeat-", dir=root)
+    for n in names:
+        os.symlink(os.path.join("..", "%s-%s" % (digest, n)), os.path.join(tmp, n))
+    try:
+        os.rename(tmp, folder)  # atomic: the Python workers of one executor may race here
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.isdir(folder):
+            raise
+    return folder
 
 
 def _task_cpus():
@@ -147,21 +254,46 @@ def _file_path(v):
 class _Job:
     """What mapInPandas runs on the executors (pickled by reference to this module)."""
 
-    def __init__(self, kind, model, vocab, shipped, options, input_col, pair_col, mode, out_cols, threads,
-                 rows_per_call, keep_input):
-        self.kind, self.model, self.vocab, self.shipped = kind, model, vocab, shipped
+    def __init__(self, kind, model, vocab, digest, names, options, input_col, pair_col, mode, out_cols, key_col,
+                 threads, rows_per_call, keep_input):
+        self.kind, self.model, self.vocab, self.digest, self.names = kind, model, vocab, digest, names
         self.options = dict(options)
-        self.input_col, self.pair_col, self.mode = input_col, pair_col, mode
-        self.output_col, self.status_col, self.error_col = out_cols
+        self.input_col, self.pair_col, self.mode, self.key_col = input_col, pair_col, mode, key_col
+        self.output_col, self.status_col, self.error_col, self.warning_col = out_cols
         self.threads, self.rows_per_call, self.keep_input = threads, rows_per_call, keep_input
 
     def extractor(self):
-        model = _local_path(self.model, self.shipped)
-        vocab = _local_path(self.vocab, self.shipped)
-        key = (self.kind, model, vocab, tuple(sorted((k, repr(v)) for k, v in self.options.items())))
+        opts = tuple(sorted((k, repr(v)) for k, v in self.options.items()))
+        family = (self.kind, self.model, self.vocab, opts)
+        if self.digest is not None:
+            folder = _shipped_folder(self.digest, self.names)
+            model = os.path.join(folder, os.path.basename(self.model))
+            vocab = None if self.vocab is None else os.path.join(folder, os.path.basename(self.vocab))
+            version = self.digest
+        else:
+            model, vocab = self.model, self.vocab
+            try:  # a shared model rewritten at the same path is loaded again by a reused worker
+                version = _stat_key(model)[1:3]
+            except OSError:
+                version = None  # let the load report the path
+        key = (self.kind, model, vocab, opts, version)
         if self.kind == "image":
-            return _cached(key, lambda: ImageExtractor(model, **self.options))
-        return _cached(key, lambda: TextExtractor(model, vocab=vocab, **self.options))
+            return _cached(key, lambda: ImageExtractor(model, **self.options), family)
+        return _cached(key, lambda: TextExtractor(model, vocab=vocab, **self.options), family)
+
+    @staticmethod
+    def warning_text(coretype):
+        return ("OpenBLAS on this executor does not recognise the CPU and uses its generic kernels (about 3x slower "
+                "for text models): set spark.executorEnv.OPENBLAS_CORETYPE=%s" % coretype)
+
+    def warning(self):
+        """The executor's performance warning for this job's rows, or None: today OpenBLAS's
+        generic-kernel fallback, which costs text models about 3x and would otherwise only be
+        a RuntimeWarning in the executor's log (libfeat._blas)."""
+        if self.kind != "text":
+            return None
+        coretype = _blas.suggested_coretype()
+        return self.warning_text(coretype) if coretype else None
 
     def __call__(self, batches):
         n_threads = self.threads or _task_cpus()
@@ -169,8 +301,9 @@ class _Job:
         if _threads_in_force() != n_threads:
             set_threads(n_threads)
         ex = self.extractor()
+        warning = self.warning()
         for pdf in batches:
-            yield self.process(ex, pdf)
+            yield self.process(ex, pdf, warning)
 
     def _inputs(self, values):
         if self.mode == "path":
@@ -185,13 +318,42 @@ class _Job:
             return ex.extract_files(values)
         return ex.extract_bytes(values)
 
-    def process(self, ex, pdf):
+    def _namer(self, pdf):
+        """name(i, message): the message of row i, naming its input. From paths the library's
+        message starts with the path already; from bytes or text it only knows the item's index
+        inside one call ("item 3: ..."), which means nothing to the user, so that prefix is
+        replaced by the row's key (key_col, e.g. binaryFile's path) or else the text's start."""
+        keys = None if self.key_col is None else pdf[self.key_col]
+        col = pdf[self.input_col]
+
+        def name(i, j, message):
+            if j is not None and message.startswith("item %d: " % j):
+                message = message[len("item %d: " % j):]
+            if keys is not None:
+                return "%s: %s" % (keys.iat[i], message)
+            if self.mode == "path":
+                return message
+            v = col.iat[i]
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                return message
+            if self.kind == "text":
+                return "%s: %s" % (repr(v[:40]) + ("..." if len(v) > 40 else ""), message)
+            from pyspark import TaskContext
+
+            tc = TaskContext.get()
+            where = "partition %d, " % tc.partitionId() if tc is not None else ""
+            return "row %s(%d bytes): %s" % (where, len(v), message)
+
+        return name
+
+    def process(self, ex, pdf, warning=None):
         import pandas as pd
 
         n = len(pdf)
         feats = [None] * n
         status = np.zeros(n, dtype=np.int32)
         errors = [None] * n
+        name = self._namer(pdf)
         col = pdf[self.input_col]
         null = col.isna().to_numpy()
         if self.pair_col is not None:
@@ -200,7 +362,7 @@ class _Job:
         todo = []
         for i in range(n):
             if null[i]:
-                status[i], errors[i] = E.E_INVALID_ARGUMENT, "null input"
+                status[i], errors[i] = E.E_INVALID_ARGUMENT, name(i, None, "null input")
             else:
                 todo.append(i)
         step = max(1, int(self.rows_per_call))
@@ -212,7 +374,8 @@ class _Job:
                 i = rows.pop(j)
                 values.pop(j)
                 status[i] = E.E_INVALID_ARGUMENT
-                errors[i] = "not a local path or file: URI (read remote files with binaryFile and pass the content)"
+                errors[i] = "%s: not a local path or file: URI (read remote files with binaryFile and pass the " \
+                            "content)" % col.iat[i]
             if not rows:
                 continue
             pairs = None if self.pair_col is None else [pcol.iat[i] for i in rows]
@@ -220,7 +383,7 @@ class _Job:
                 r = self._call(ex, values, pairs)
             except E.FeatError as e:  # the whole call failed (e.g. out of memory): mark its rows
                 for i in rows:
-                    status[i], errors[i] = e.status, str(e)
+                    status[i], errors[i] = e.status, name(i, None, str(e))
                 continue
             f = r.copy()
             for j, i in enumerate(rows):
@@ -228,12 +391,14 @@ class _Job:
                 if s == E.OK:
                     feats[i] = f[j]
                 else:
-                    status[i], errors[i] = s, r.errors[j]
+                    status[i], errors[i] = s, name(i, j, r.errors[j])
         out = pdf if self.keep_input else pdf.drop(columns=[self.input_col])
         out = out.copy(deep=False)
         out[self.output_col] = pd.Series(feats, index=pdf.index, dtype=object)
         out[self.status_col] = pd.Series(status, index=pdf.index)
         out[self.error_col] = pd.Series(errors, index=pdf.index, dtype=object)
+        if self.warning_col is not None:
+            out[self.warning_col] = pd.Series([warning] * n, index=pdf.index, dtype=object)
         return out
 
 
@@ -248,13 +413,13 @@ def _allowed(cls, options, reserved):
 
 
 def _run(kind, df, model, vocab, input_col, pair_col, output_col, status_col, error_col, threads, rows_per_call,
-         ship_model, keep_input, options):
+         ship_model, keep_input, options, key_col=None):
     from pyspark.sql import SparkSession
     from pyspark.sql.types import (ArrayType, BinaryType, FloatType, IntegerType, StringType, StructField,
                                    StructType)
 
     fields = {f.name: f for f in df.schema.fields}
-    for c in [input_col] + ([pair_col] if pair_col else []):
+    for c in [input_col] + ([pair_col] if pair_col else []) + ([key_col] if key_col else []):
         if c not in fields:
             raise ValueError("no column %r in the DataFrame (columns: %s)" % (c, ", ".join(fields)))
     dtype = fields[input_col].dataType
@@ -266,57 +431,68 @@ def _run(kind, df, model, vocab, input_col, pair_col, output_col, status_col, er
         raise ValueError("column %r is %s; want %s" % (input_col, dtype.simpleString(),
                                                        "string (paths) or binary (encoded images)" if kind == "image"
                                                        else "string or binary (UTF-8)"))
+    if key_col is None and mode == "bytes" and "path" in fields:
+        key_col = "path"  # binaryFile's: name the file in the messages of its row
     status_col = status_col or output_col + "_status"
     error_col = error_col or output_col + "_error"
-    for c in (output_col, status_col, error_col):
-        if c in fields and not (c == input_col and not keep_input):
+    warning_col = output_col + "_warning" if kind == "text" else None
+    for c in (output_col, status_col, error_col, warning_col):
+        if c is not None and c in fields and not (c == input_col and not keep_input):
             raise ValueError("the DataFrame already has a column %r" % c)
     if threads is not None and int(threads) < 1:
         raise ValueError("threads must be >= 1 (or None for spark.task.cpus)")
     if int(rows_per_call) < 1:
         raise ValueError("rows_per_call must be >= 1")
+    digest, names = None, None
     if ship_model:
         spark = SparkSession.getActiveSession() or df.sparkSession
-        _ship(spark, model_files(model, vocab))
+        files = model_files(model, vocab)
+        digest = _ship(spark, files)
+        names = [os.path.basename(f) for f in files]
         model = os.path.abspath(model)
         vocab = os.path.abspath(vocab) if vocab is not None else None
-    job = _Job(kind, model, vocab, bool(ship_model), options, input_col, pair_col, mode,
-               (output_col, status_col, error_col), None if threads is None else int(threads), int(rows_per_call),
-               keep_input)
+    job = _Job(kind, model, vocab, digest, names, options, input_col, pair_col, mode,
+               (output_col, status_col, error_col, warning_col), key_col, None if threads is None else int(threads),
+               int(rows_per_call), keep_input)
     schema = StructType([f for f in df.schema.fields if keep_input or f.name != input_col] + [
         StructField(output_col, ArrayType(FloatType(), containsNull=False), True),
         StructField(status_col, IntegerType(), False),
         StructField(error_col, StringType(), True),
-    ])
+    ] + ([StructField(warning_col, StringType(), True)] if warning_col else []))
     return df.mapInPandas(job, schema)
 
 
 def image_features(df, model, input_col="content", output_col="features", *, taps=None, batch_size=None,
                    threads=None, rows_per_call=64, ship_model=True, status_col=None, error_col=None,
-                   keep_input=True, **options):
+                   keep_input=True, key_col=None, **options):
     """Adds image features to ``df``.
 
     ``input_col`` is a binary column of encoded JPEG/PNG bytes (``spark.read.format("binaryFile")``
     gives ``content``) or a string column of local paths / ``file:`` URIs readable on the
     executors. ``batch_size`` is images per forward pass; ``rows_per_call`` rows go to one
     extract call (the memory bound: rows_per_call x dim floats); ``threads`` is the inference
-    threads of each task (default spark.task.cpus). Other keyword arguments are
-    ImageExtractor's (preset, resize, crop, interpolation, exif_orientation, max_pixels,
-    decode_mode, decode_threads, fusion, mean, std, device). ``keep_input=False`` drops
-    ``input_col`` from the output (saves moving the image bytes back through Arrow).
+    threads of each task (default spark.task.cpus). ``key_col`` names the row in error messages
+    (default: ``path`` when the input is bytes and the DataFrame has one, as binaryFile's does).
+    Other keyword arguments are ImageExtractor's (preset, resize, crop, interpolation,
+    exif_orientation, max_pixels, decode_mode, decode_threads, fusion, mean, std, device).
+    ``keep_input=False`` drops ``input_col`` from the output (saves moving the image bytes back
+    through Arrow). Reading a folder, ``image_files`` also reports the files Spark's scan skips.
     """
     _allowed(ImageExtractor, options, ["taps", "batch_size"])
     opts = dict(options, taps=taps, batch_size=batch_size)
     opts = {k: v for k, v in opts.items() if v is not None}
     return _run("image", df, model, None, input_col, None, output_col, status_col, error_col, threads, rows_per_call,
-                ship_model, keep_input, opts)
+                ship_model, keep_input, opts, key_col)
 
 
 def text_features(df, model, input_col="text", output_col="features", *, vocab=None, pair_col=None, taps=None,
                   max_length=None, batch_size=None, threads=None, rows_per_call=256, ship_model=True,
-                  status_col=None, error_col=None, keep_input=True, **options):
+                  status_col=None, error_col=None, keep_input=True, key_col=None, **options):
     """Adds text embeddings to ``df``: one row per string (or UTF-8 binary) in ``input_col``;
     with ``pair_col``, one per sentence pair. ``vocab`` defaults to the model's side-car.
+    Besides ``features``/``_status``/``_error`` the result has ``<output_col>_warning``: null,
+    or the executor's performance warning (OpenBLAS fell back to its generic kernels).
+    Error messages start with ``key_col``'s value, else the text's first 40 characters.
     Other keyword arguments are TextExtractor's (lowercase, strip_accents, truncation,
     window_stride, window_pooling, utf8, fusion, device). Same batching, threads and
     shipping parameters as image_features."""
@@ -324,7 +500,96 @@ def text_features(df, model, input_col="text", output_col="features", *, vocab=N
     opts = dict(options, taps=taps, max_length=max_length, batch_size=batch_size)
     opts = {k: v for k, v in opts.items() if v is not None}
     return _run("text", df, model, vocab, input_col, pair_col, output_col, status_col, error_col, threads,
-                rows_per_call, ship_model, keep_input, opts)
+                rows_per_call, ship_model, keep_input, opts, key_col)
+
+
+# ---- reading a folder of images without losing files ------------------------------------------
+
+NOT_READ = ("not read: Spark's binaryFile scan returned no content for this file (an empty file, or a read "
+            "error that the executor's log names)")
+
+
+def _hadoop_path(uri):
+    """Hadoop's Path.toString() of a listed URI (DataFrame.inputFiles() gives URIs with %-escapes;
+    binaryFile's path column is the decoded form)."""
+    from urllib.parse import unquote, urlsplit
+
+    u = urlsplit(uri)
+    s = u.scheme + ":" if u.scheme else ""
+    if u.netloc:
+        s += "//" + unquote(u.netloc)
+    s += unquote(u.path)
+    if u.fragment:
+        s += "#" + unquote(u.fragment)
+    return s
+
+
+def list_files(spark, path, glob=None, recursive=False):
+    """The files Spark's binaryFile source lists under ``path`` (a path, a glob, or a list of
+    them; ``glob`` is pathGlobFilter, ``recursive`` recursiveFileLookup): driver-side, no job,
+    empty files included. Paths in the form of binaryFile's ``path`` column."""
+    return [_hadoop_path(u) for u in _binary_reader(spark, glob, recursive).load(path).inputFiles()]
+
+
+def _binary_reader(spark, glob, recursive):
+    r = spark.read.format("binaryFile")
+    if glob:
+        r = r.option("pathGlobFilter", glob)
+    if recursive:
+        r = r.option("recursiveFileLookup", "true")
+    return r
+
+
+def image_files(spark, path, model, *, glob=None, recursive=False, read="auto", partitions=None,
+                output_col="features", status_col=None, error_col=None, **kwargs):
+    """Features of every file under ``path``: exactly one row per listed file, the ones that
+    cannot be decoded or read included, as error rows that name the file.
+
+    ``read="path"``: the listed paths are opened by the executors themselves (the files must
+    be on a file system every executor mounts); a zero-byte, unreadable or vanished file gets
+    the library's own status and message, as from the CLI. ``partitions`` (default
+    4 x spark.default.parallelism, at most one per file) spreads the list over the tasks.
+
+    ``read="content"``: Spark's binaryFile scan reads the bytes (any Hadoop file system: HDFS,
+    S3, ...). That scan drops zero-byte files and, with ignoreCorruptFiles and ignoreMissingFiles
+    (set here so that one unreadable or vanished file does not fail the job), those; the files
+    it did not return
+    are joined back from the listing as rows with status FEAT_E_IO and ``NOT_READ`` after the
+    path. The join moves the feature rows (not the image bytes) through one shuffle.
+
+    ``read="auto"`` (default): "path" when every listed file is a ``file:`` path, else
+    "content". Other keyword arguments are image_features' (taps, batch_size, ship_model, ...).
+    Result: ``path`` (binaryFile's form), [``modificationTime``, ``length`` from "content"],
+    the features, status and error columns.
+    """
+    from pyspark.sql import functions as F
+
+    if read not in ("auto", "path", "content"):
+        raise ValueError("read is %r; want auto, path or content" % (read,))
+    if "input_col" in kwargs or "keep_input" in kwargs:
+        raise TypeError("image_files chooses input_col and keep_input itself")
+    scan = _binary_reader(spark, glob, recursive).option("ignoreCorruptFiles", "true") \
+        .option("ignoreMissingFiles", "true").load(path)
+    listed = [_hadoop_path(u) for u in scan.inputFiles()]
+    if read == "auto":
+        read = "path" if all(p.startswith("file:") for p in listed) else "content"
+    status_col = status_col or output_col + "_status"
+    error_col = error_col or output_col + "_error"
+    cols = dict(output_col=output_col, status_col=status_col, error_col=error_col)
+    if read == "path":
+        sc = spark.sparkContext
+        n = partitions or 4 * sc.defaultParallelism
+        n = max(1, min(int(n), len(listed)))
+        df = spark.createDataFrame(sc.parallelize([(p,) for p in listed], n), "path string")
+        return image_features(df, model, input_col="path", keep_input=True, **cols, **kwargs)
+    feats = image_features(scan, model, input_col="content", keep_input=False, key_col="path", **cols, **kwargs)
+    names = spark.createDataFrame([(p,) for p in listed], "path string")
+    out = names.join(feats, on="path", how="left")
+    missing = F.col(status_col).isNull()
+    return out.select(
+        "path", "modificationTime", "length", output_col,
+        F.coalesce(F.col(status_col), F.lit(E.E_IO)).alias(status_col),
+        F.when(missing, F.concat(F.col("path"), F.lit(": " + NOT_READ))).otherwise(F.col(error_col)).alias(error_col))
 
 
 # ---- a PySpark ML Transformer ------------------------------------------------------------------
