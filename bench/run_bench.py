@@ -254,7 +254,8 @@ def probe_cost(args, env, results):
     """Goal: `feat probe` with 8 taps costs at most 1.5x `feat image` with 1 tap of the same
     model on the same images, whole-process wall time (start-up, model load, decoding, the
     forward passes and, for the probe, its cross-validated fits). The 8 taps end at the single
-    tap's block, so both forward passes stop at the same depth. Median of 3 runs, interleaved."""
+    tap's block, so both forward passes stop at the same depth. Median of 3 runs, interleaved;
+    run it on a quiet machine: other load inflates both sides unevenly."""
     model = export_model("efficientnet-lite0", "efficientnet_lite0")
     feat = BUILD / "tools" / "feat" / "feat"
     digits = BUILD / "bench-digits"
@@ -274,11 +275,7 @@ def probe_cost(args, env, results):
         walls = {"image": [], "probe": []}
         for _ in range(3):
             for kind, cmd in (("image", one + [data]), ("probe", eight + [data])):
-                t = time.perf_counter()
-                p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
-                if p.returncode != 0:
-                    raise RuntimeError(f"feat {kind} failed:\n{p.stderr[-3000:]}")
-                walls[kind].append(time.perf_counter() - t)
+                walls[kind].append(timed(cmd, env))
         image, probe = (sorted(walls[k])[1] for k in ("image", "probe"))
         rows[label] = dict(image_s=image, probe_s=probe, ratio=probe / image)
         print(f"  {label:40s} image {image:6.2f} s  probe {probe:6.2f} s  ratio {probe / image:.2f}x "
