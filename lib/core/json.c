@@ -325,3 +325,22 @@ const char *feat_json_get_str(const feat_json *j, const char *key)
     const feat_json *v = feat_json_get(j, key);
     return v && v->type == FEAT_JSON_STRING ? v->str : NULL;
 }
+
+void feat_json_write_escaped(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+void feat_json_write_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    feat_json_write_escaped(f, s);
+    fputc('"', f);
+}

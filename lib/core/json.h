@@ -6,6 +6,8 @@
 
 #include "core/error.h"
 
+#include <stdio.h>
+
 typedef enum feat_json_type {
     FEAT_JSON_NULL,
     FEAT_JSON_BOOL,
@@ -36,5 +38,11 @@ void feat_json_free(feat_json *j);
 const feat_json *feat_json_get(const feat_json *j, const char *key);
 /* String value of a member, NULL when absent or not a string. */
 const char *feat_json_get_str(const feat_json *j, const char *key);
+
+/* The writing side (the probe report, a tuned model's side-car): s with JSON's escapes (quote,
+ * backslash, control characters as \u00XX), without the surrounding quotes. */
+void feat_json_write_escaped(FILE *f, const char *s);
+/* s as a JSON string, quotes included. */
+void feat_json_write_str(FILE *f, const char *s);
 
 #endif

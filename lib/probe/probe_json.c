@@ -3,30 +3,12 @@
 #include "probe/probe.h"
 #include "probe/probe_priv.h"
 
+#include "core/json.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include <linear.h>
-
-/* s with JSON's escapes, without the quotes. */
-static void json_escaped(FILE *f, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-}
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    json_escaped(f, s);
-    fputc('"', f);
-}
 
 static void json_i32s(FILE *f, const int32_t *v, size_t n)
 {
@@ -43,7 +25,7 @@ static void json_spec(FILE *f, const feat_probe_eval *ev, const feat_probe_block
     for (size_t i = 0; i < ev->n_blocks; i++) {
         if (i)
             fputc(',', f);
-        json_escaped(f, blocks[ev->blocks[i]].name);
+        feat_json_write_escaped(f, blocks[ev->blocks[i]].name);
     }
     fputc('"', f);
 }
@@ -78,9 +60,9 @@ static void json_head(FILE *f, const feat_probe_report *rep, const feat_probe_la
     fprintf(f, "{\n  \"format\": \"libfeat-probe\",\n  \"format_version\": 1,\n  \"source\": {");
     for (size_t i = 0; i + 1 < 2 * n_source; i += 2) {
         fprintf(f, "%s", i ? ", " : "");
-        json_str(f, source_kv[i]);
+        feat_json_write_str(f, source_kv[i]);
         fprintf(f, ": ");
-        json_str(f, source_kv[i + 1]);
+        feat_json_write_str(f, source_kv[i + 1]);
     }
     fprintf(f,
             "},\n  \"method\": {\"folds\": %u, \"seed\": %llu, \"scaler\": \"standard, fit on each training fold\", "
@@ -95,7 +77,7 @@ static void json_head(FILE *f, const feat_probe_report *rep, const feat_probe_la
     fprintf(f, "],\n  \"classes\": [");
     for (size_t c = 0; c < labels->n_classes; c++) {
         fprintf(f, "%s", c ? ", " : "");
-        json_str(f, labels->names[c]);
+        feat_json_write_str(f, labels->names[c]);
     }
     fprintf(f, "],\n  \"class_rows\": [");
     for (size_t c = 0; c < labels->n_classes; c++)
