@@ -76,6 +76,78 @@ int32_t feat_shim_threads(void);
  * running batches take budget / n each); 0 goes back to the whole budget. */
 void feat_shim_set_thread_share(int32_t n);
 
+/* ---- Training (feat/finetune.h) ----------------------------------------------------------
+ * A trainer works on a model loaded with feat_shim_load and never prepared: freezing inlines
+ * the parameters, so the module that trains is a separate, unfrozen load. TorchScript records
+ * BatchNorm and dropout as they were at export (eval for traced models), so the backbone
+ * trains with fixed BatchNorm statistics and no dropout of its own; the optional dropout is
+ * applied to the pooled tap, before the head. */
+typedef struct feat_shim_trainer feat_shim_trainer;
+
+typedef struct feat_shim_train_setup {
+    const char *const *train; /* concrete module paths: every parameter under them trains */
+    size_t n_train;
+    const char *tap;            /* concrete module path whose output, pooled, feeds the head */
+    int32_t pool;               /* feat_pool, resolved (never AUTO) */
+    int64_t n_classes;          /* head outputs, >= 2 */
+    double lr;                  /* AdamW learning rate (feat_shim_trainer_set_lr changes it) */
+    double weight_decay;        /* AdamW decoupled weight decay */
+    uint64_t seed;              /* head init (torch.manual_seed) and the epoch permutations */
+    double dropout;             /* probability before the head, 0 = none */
+    const float *class_weights; /* n_classes cross-entropy weights, or NULL */
+    int cache;                  /* 1: try to cache the untrained prefix (feat_shim_trainer_cache) */
+    size_t n_items;             /* cache slots (data set items) */
+    size_t cache_limit;         /* bytes the cache may hold */
+} feat_shim_train_setup;
+
+/* One batch of data set items. items: the data set indices (cache keys); labels: the classes
+ * (step only). Image models: x [b, channels, height, width] float32, or NULL when every item is cached. Text
+ * models: ids, mask, types [b, s] int64, always (the layers after the cut read the mask). */
+typedef struct feat_shim_batch {
+    int64_t b;
+    const int64_t *items, *labels;
+    const float *x;
+    int64_t channels, height, width;
+    const int64_t *ids, *mask, *types;
+    int64_t s;
+} feat_shim_batch;
+
+/* Makes a trainer on m (one more reference): sets which parameters train, splits forward at
+ * the first call of a trained module when setup->cache asks for it and the split is exact (no
+ * parameter of a trained module in the part before the cut, and for image models the part after
+ * it does not read the image), initialises the head under torch::manual_seed(seed) as
+ * torch.nn.Linear does, and creates AdamW over the trained parameters and the head. */
+feat_status feat_shim_trainer_new(feat_shim_model *m, const feat_shim_train_setup *setup, feat_shim_trainer **out,
+                                  feat_error *err);
+void feat_shim_trainer_free(feat_shim_trainer *t);
+
+/* 1 when the prefix can be cached (the split was made); the cache is filled by
+ * feat_shim_trainer_cache. */
+int feat_shim_trainer_can_cache(const feat_shim_trainer *t);
+/* Computes and stores the prefix activations of a batch (no autograd). FEAT_E_LIMIT when the
+ * whole data set would exceed setup->cache_limit: the cache is then dropped and steps run the
+ * full forward. */
+feat_status feat_shim_trainer_cache(feat_shim_trainer *t, const feat_shim_batch *batch, feat_error *err);
+/* 1 when the item's prefix activation is cached. */
+int feat_shim_trainer_cached(const feat_shim_trainer *t, int64_t item);
+/* Length of the pooled tap (the head's input), known after the first step, cache or predict. */
+int64_t feat_shim_trainer_head_dim(const feat_shim_trainer *t);
+/* The next epoch's order of n items: torch.randperm(n, generator) on a generator seeded once
+ * with setup->seed. */
+feat_status feat_shim_trainer_permutation(feat_shim_trainer *t, int64_t n, int64_t *out, feat_error *err);
+feat_status feat_shim_trainer_set_lr(feat_shim_trainer *t, double lr, feat_error *err);
+/* zero_grad, forward with autograd, cross-entropy, backward, AdamW step; the batch's loss. */
+feat_status feat_shim_trainer_step(feat_shim_trainer *t, const feat_shim_batch *batch, float *loss, feat_error *err);
+/* Arg-max classes of a batch without autograd or dropout. */
+feat_status feat_shim_trainer_predict(feat_shim_trainer *t, const feat_shim_batch *batch, int64_t *pred,
+                                      feat_error *err);
+/* Keeps a copy of the trained parameters and the head / puts that copy back (the chosen epoch). */
+feat_status feat_shim_trainer_snapshot(feat_shim_trainer *t, feat_error *err);
+feat_status feat_shim_trainer_restore(feat_shim_trainer *t, feat_error *err);
+/* Saves the module with its trained weights and the head as parameters feat_head_weight
+ * [n_classes, dim] and feat_head_bias [n_classes] (written to path.tmp, then renamed). */
+feat_status feat_shim_trainer_save(feat_shim_trainer *t, const char *path, feat_error *err);
+
 #ifdef __cplusplus
 }
 #endif

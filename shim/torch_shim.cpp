@@ -7,9 +7,13 @@
 // elimination drop everything after the deepest tap.
 
 #include "shim/shim.h"
+extern "C" {
+#include "taps/taps.h"
+}
 
 #include <torch/script.h>
 #include <torch/cuda.h>
+#include <torch/torch.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -191,6 +195,27 @@ struct Tap {
     size_t index; // position in the caller's order
 };
 
+// Clones values that a later in-place op (ReLU(inplace=True), out += identity) mutates, so
+// that an output keeps the value it had where it was tapped.
+void clone_mutated(const std::shared_ptr<Graph> &g, std::vector<Value *> &outs)
+{
+    torch::jit::AliasDb db(g);
+    std::vector<bool> needs_clone(outs.size(), false);
+    for (size_t i = 0; i < outs.size(); i++) {
+        Value *v = outs[i];
+        for (Node *nd = v->node()->next(); nd != g->return_node(); nd = nd->next())
+            if (db.writesToAlias(nd, {v})) {
+                needs_clone[i] = true;
+                break;
+            }
+    }
+    for (size_t i = 0; i < outs.size(); i++)
+        if (needs_clone[i]) {
+            torch::jit::WithInsertPoint ip(outs[i]->node()->next());
+            outs[i] = g->insert(c10::aten::clone, {outs[i]});
+        }
+}
+
 } // namespace
 
 struct feat_shim_model {
@@ -360,24 +385,7 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
             if (!v->type()->isSubtypeOf(*c10::TensorType::get()))
                 throw ShimError(FEAT_E_MODEL, "a tapped module returns " + v->type()->repr_str() + ", not a tensor");
         }
-        // Clone taps that a later in-place op (ReLU(inplace=True), out += identity) mutates.
-        {
-            torch::jit::AliasDb db(g);
-            std::vector<bool> needs_clone(outs.size(), false);
-            for (size_t i = 0; i < outs.size(); i++) {
-                Value *v = outs[i];
-                for (Node *nd = v->node()->next(); nd != g->return_node(); nd = nd->next())
-                    if (db.writesToAlias(nd, {v})) {
-                        needs_clone[i] = true;
-                        break;
-                    }
-            }
-            for (size_t i = 0; i < outs.size(); i++)
-                if (needs_clone[i]) {
-                    torch::jit::WithInsertPoint ip(outs[i]->node()->next());
-                    outs[i] = g->insert(c10::aten::clone, {outs[i]});
-                }
-        }
+        clone_mutated(g, outs);
         {
             torch::jit::WithInsertPoint ip(g->return_node());
             Value *tup = g->insertNode(g->createTuple(outs))->output();
@@ -621,5 +629,432 @@ feat_status feat_shim_set_threads(int32_t n, feat_error *err)
 }
 
 int32_t feat_shim_threads(void) { return budget(); }
+
+} // extern "C"
+
+// ---- Training (shim.h, feat/finetune.h) -----------------------------------------------------
+// The trainer runs graphs cut out of forward with the graph executor's optimizations off: the
+// interpreter runs the ops one by one and autograd records each of them, as it does for an
+// eager PyTorch loop, and no profiling run, fusion or symbolic gradient changes the bits from
+// one step to the next (docs/adapting.md, "Fine-tuning").
+
+namespace
+{
+
+bool under_any(const std::string &path, const std::vector<std::string> &prefixes)
+{
+    for (const auto &p : prefixes)
+        if (path == p || (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '.'))
+            return true;
+    return false;
+}
+
+// The first tensor of a tapped value: Hugging Face layers return (hidden,).
+Value *first_tensor(Graph &g, Value *v)
+{
+    if (v->type()->kind() == c10::TypeKind::TupleType) {
+        torch::jit::WithInsertPoint ip(v->node()->next());
+        v = g.insertNode(g.createTupleUnpack(v))->outputs().at(0);
+    }
+    if (!v->type()->isSubtypeOf(*c10::TensorType::get()))
+        throw ShimError(FEAT_E_MODEL, "a tapped module returns " + v->type()->repr_str() + ", not a tensor");
+    return v;
+}
+
+enum class Cut { full, prefix, suffix };
+
+// A copy of forward returning the head's tap (full), the input of the first call of a trained
+// module (prefix), or the tap computed from that input given as one more graph input (suffix).
+// train: the outermost trained paths. Returns nullptr for prefix/suffix when a trained module
+// is called only inside the tapped module's own call.
+std::shared_ptr<Graph> cut_graph(torch::jit::Module &mod, const std::string &tap, const std::vector<std::string> &train,
+                                 Cut kind)
+{
+    auto g = mod.get_method("forward").graph()->copy();
+    size_t n_orig = g->outputs().size();
+    Value *cut = nullptr;
+    if (kind != Cut::full) {
+        Node *first = nullptr;
+        for (const auto &p : train) {
+            Node *n = locate(*g, p, split_path(p), -1)->node();
+            if (!first || n->isBefore(first))
+                first = n;
+        }
+        if (first->inputs().size() < 2)
+            return nullptr;
+        cut = first->input(1);
+        g->registerOutput(cut);
+    }
+    Value *t = nullptr;
+    if (kind != Cut::prefix) {
+        t = locate(*g, tap, split_path(tap), -1);
+        g->registerOutput(t);
+    }
+    torch::jit::Inline(*g);
+    // Inlining replaces the calls' values: the registered outputs are the ones kept up to date.
+    if (cut)
+        cut = g->outputs().at(n_orig);
+    if (t)
+        t = g->outputs().at(n_orig + (cut ? 1 : 0));
+    while (!g->outputs().empty())
+        g->eraseOutput(0);
+    if (kind == Cut::suffix) {
+        Value *act = g->addInput("feat_cut")->setType(cut->type());
+        cut->replaceAllUsesWith(act);
+    }
+    std::vector<Value *> outs{kind == Cut::prefix ? cut : first_tensor(*g, t)};
+    clone_mutated(g, outs);
+    g->registerOutput(outs[0]);
+    torch::jit::EliminateDeadCode(g);
+    return g;
+}
+
+// Does the graph read a parameter of a trained module? (Then the prefix is not constant.)
+bool reads_trained(Graph &g, const std::vector<std::string> &train)
+{
+    Value *self = g.inputs().at(0);
+    for (Node *n : g.nodes()) {
+        if (n->kind() != c10::prim::GetAttr || !n->output()->type()->isSubtypeOf(*c10::TensorType::get()))
+            continue;
+        auto p = module_path(n->input(0), self);
+        if (!p)
+            continue;
+        std::string path;
+        for (const auto &s : *p)
+            path += s + ".";
+        if (under_any(path + n->s(c10::attr::name), train))
+            return true;
+    }
+    return false;
+}
+
+// The pooling of lib/taps (docs/taps.md) in differentiable ATen ops: the same maths, in
+// ATen's summation order.
+at::Tensor pool_tap(const at::Tensor &x, int32_t pool, const at::Tensor &mask)
+{
+    bool seq = pool == FEAT_POOL_CLS || pool == FEAT_POOL_MEAN || pool == FEAT_POOL_MAX;
+    bool map = pool == FEAT_POOL_GAP || pool == FEAT_POOL_GMP;
+    if ((seq && x.dim() != 3) || (map && x.dim() != 4))
+        throw ShimError(FEAT_E_INVALID_ARGUMENT, std::string("pooling '") + feat_pool_name((feat_pool)pool) +
+                                                     "' does not fit the tap's " + std::to_string(x.dim()) +
+                                                     "-d output");
+    switch (pool) {
+    case FEAT_POOL_GAP: return x.mean({2, 3});
+    case FEAT_POOL_GMP: return x.amax({2, 3});
+    case FEAT_POOL_CLS: return x.select(1, 0);
+    case FEAT_POOL_MEAN: {
+        at::Tensor m = mask.to(x.scalar_type()).unsqueeze(-1);
+        return (x * m).sum(1) / m.sum(1);
+    }
+    case FEAT_POOL_MAX: return x.masked_fill(mask.unsqueeze(-1) == 0, -std::numeric_limits<float>::infinity()).amax(1);
+    default: return x.flatten(1);
+    }
+}
+
+} // namespace
+
+struct feat_shim_trainer {
+    feat_shim_model *model = nullptr;
+    bool text = false;
+    std::vector<std::string> train;
+    int32_t pool = 0;
+    int64_t n_classes = 0, dim = 0;
+    double lr = 0, weight_decay = 0, dropout = 0;
+    uint64_t seed = 0;
+    at::Tensor class_weights;
+    std::unique_ptr<torch::jit::GraphFunction> full, prefix, suffix;
+    torch::nn::Linear head{nullptr};
+    std::vector<at::Tensor> params; // the trained module parameters, then the head's
+    std::unique_ptr<torch::optim::AdamW> opt;
+    at::Generator gen;
+    bool cache_on = false;
+    size_t cache_limit = 0;
+    std::vector<at::Tensor> cache; // per data set item, undefined until computed
+    std::vector<at::Tensor> best;
+};
+
+namespace
+{
+
+// The graph's inputs for a batch: self, then the model's tensors.
+std::vector<c10::IValue> batch_inputs(feat_shim_trainer &t, const feat_shim_batch &b)
+{
+    std::vector<c10::IValue> in{t.model->module._ivalue()};
+    if (t.text) {
+        if (!b.ids || !b.mask || !b.types || b.s < 1)
+            throw ShimError(FEAT_E_INVALID_ARGUMENT, "a text batch needs ids, mask and types");
+        for (const int64_t *p : {b.ids, b.mask, b.types})
+            in.push_back(torch::from_blob(const_cast<int64_t *>(p), {b.b, b.s}, torch::kInt64));
+    } else if (b.x) {
+        in.push_back(torch::from_blob(const_cast<float *>(b.x), {b.b, b.channels, b.height, b.width}, torch::kFloat32));
+    } else {
+        in.push_back(torch::empty({0}));
+    }
+    return in;
+}
+
+at::Tensor run_graph(torch::jit::GraphFunction &f, std::vector<c10::IValue> in)
+{
+    torch::jit::GraphOptimizerEnabledGuard plain(false);
+    return f(std::move(in)).toTensor();
+}
+
+// Creates the head (torch.nn.Linear's init under torch.manual_seed(seed)) and AdamW once the
+// pooled tap's length is known.
+void make_head(feat_shim_trainer &t, int64_t dim)
+{
+    torch::manual_seed(t.seed);
+    t.head = torch::nn::Linear(dim, t.n_classes);
+    t.dim = dim;
+    t.params.push_back(t.head->weight);
+    t.params.push_back(t.head->bias);
+    t.opt =
+        std::make_unique<torch::optim::AdamW>(t.params, torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+}
+
+// The pooled tap of a batch (with autograd unless a guard is active).
+at::Tensor features(feat_shim_trainer &t, const feat_shim_batch &b)
+{
+    if (b.b < 1 || !b.items)
+        throw ShimError(FEAT_E_INVALID_ARGUMENT, "an empty batch");
+    std::vector<c10::IValue> in = batch_inputs(t, b);
+    at::Tensor x;
+    if (t.cache_on && feat_shim_trainer_cached(&t, b.items[0])) {
+        std::vector<at::Tensor> acts;
+        for (int64_t i = 0; i < b.b; i++) {
+            if (!feat_shim_trainer_cached(&t, b.items[i]))
+                throw ShimError(FEAT_E_STATE, "item " + std::to_string(b.items[i]) + " is not cached");
+            acts.push_back(t.cache[(size_t)b.items[i]]);
+        }
+        in.push_back(torch::stack(acts)); // a new tensor: the suffix may write to its input
+        x = run_graph(*t.suffix, std::move(in));
+    } else {
+        if (!t.text && !b.x)
+            throw ShimError(FEAT_E_INVALID_ARGUMENT, "an image batch without images");
+        x = run_graph(*t.full, std::move(in));
+    }
+    at::Tensor mask =
+        t.text ? torch::from_blob(const_cast<int64_t *>(b.mask), {b.b, b.s}, torch::kInt64) : at::Tensor();
+    at::Tensor f = pool_tap(x, t.pool, mask);
+    if (!t.head)
+        make_head(t, f.size(1));
+    return f;
+}
+
+std::unique_ptr<torch::jit::GraphFunction> graph_function(const char *name, std::shared_ptr<Graph> g)
+{
+    return std::make_unique<torch::jit::GraphFunction>(c10::QualifiedName(name), std::move(g), nullptr);
+}
+
+// The split for the prefix cache, when it is exact.
+void try_split(feat_shim_trainer &t, const std::string &tap)
+{
+    torch::jit::Module &mod = t.model->module;
+    auto pre = cut_graph(mod, tap, t.train, Cut::prefix);
+    auto suf = cut_graph(mod, tap, t.train, Cut::suffix);
+    if (!pre || !suf || reads_trained(*pre, t.train))
+        return;
+    if (!t.text && suf->inputs().at(1)->hasUses())
+        return; // the layers after the cut read the image: caching would not save the prefix
+    t.prefix = graph_function("feat_train_prefix", pre);
+    t.suffix = graph_function("feat_train_suffix", suf);
+    t.cache_on = true;
+}
+
+void setup_trainer(feat_shim_trainer &t, const feat_shim_train_setup &s)
+{
+    if (!s.tap || s.n_train == 0 || !s.train || s.n_classes < 2)
+        throw ShimError(FEAT_E_INVALID_ARGUMENT, "a trainer needs trained paths, a tap and two or more classes");
+    t.text = t.model->n_inputs >= 3;
+    for (size_t i = 0; i < s.n_train; i++)
+        t.train.push_back(s.train[i]);
+    // Only the outermost paths: a path under another adds no parameter and no earlier call.
+    std::vector<std::string> outer;
+    for (const auto &p : t.train) {
+        std::vector<std::string> others;
+        for (const auto &q : t.train)
+            if (q != p)
+                others.push_back(q);
+        if (!under_any(p, others) && std::find(outer.begin(), outer.end(), p) == outer.end())
+            outer.push_back(p);
+    }
+    t.train = outer;
+    t.pool = s.pool;
+    t.n_classes = s.n_classes;
+    t.lr = s.lr;
+    t.weight_decay = s.weight_decay;
+    t.dropout = s.dropout;
+    t.seed = s.seed;
+    if (s.class_weights)
+        t.class_weights =
+            torch::from_blob(const_cast<float *>(s.class_weights), {s.n_classes}, torch::kFloat32).clone();
+    t.gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
+    t.cache_limit = s.cache_limit;
+    t.cache.resize(s.n_items);
+}
+
+} // namespace
+
+extern "C" {
+
+feat_status feat_shim_trainer_new(feat_shim_model *m, const feat_shim_train_setup *setup, feat_shim_trainer **out,
+                                  feat_error *err)
+{
+    *out = nullptr;
+    return guarded(err, "preparing the model for training", [&] {
+        if (m->n_taps != 0 || m->method != "forward")
+            throw ShimError(FEAT_E_STATE, "a model with taps prepared (frozen) cannot train; load it again");
+        if (!m->device.is_cpu())
+            throw ShimError(FEAT_E_UNSUPPORTED, "training runs on the CPU only");
+        auto t = std::make_unique<feat_shim_trainer>();
+        t->model = feat_shim_ref(m);
+        setup_trainer(*t, *setup);
+        for (const auto &p : t->model->module.named_parameters(true)) {
+            bool on = under_any(p.name, t->train);
+            p.value.set_requires_grad(on);
+            if (on)
+                t->params.push_back(p.value);
+        }
+        if (t->params.empty())
+            throw ShimError(FEAT_E_INVALID_ARGUMENT, "the trained paths hold no parameters");
+        t->full = graph_function("feat_train_full", cut_graph(t->model->module, setup->tap, t->train, Cut::full));
+        if (setup->cache)
+            try_split(*t, setup->tap);
+        *out = t.release();
+    });
+}
+
+void feat_shim_trainer_free(feat_shim_trainer *t)
+{
+    if (!t)
+        return;
+    feat_shim_model *m = t->model;
+    try {
+        delete t;
+    } catch (...) {
+    }
+    feat_shim_unref(m);
+}
+
+int feat_shim_trainer_can_cache(const feat_shim_trainer *t) { return t->cache_on ? 1 : 0; }
+
+int feat_shim_trainer_cached(const feat_shim_trainer *t, int64_t item)
+{
+    return t->cache_on && item >= 0 && (size_t)item < t->cache.size() && t->cache[(size_t)item].defined();
+}
+
+int64_t feat_shim_trainer_head_dim(const feat_shim_trainer *t) { return t->dim; }
+
+feat_status feat_shim_trainer_cache(feat_shim_trainer *t, const feat_shim_batch *b, feat_error *err)
+{
+    return guarded(err, "caching the untrained layers' activations", [&] {
+        if (!t->cache_on)
+            throw ShimError(FEAT_E_STATE, "the prefix of this model cannot be cached");
+        apply_threads();
+        torch::NoGradGuard no_grad; // not InferenceMode: the cached tensors feed training
+        at::Tensor a = run_graph(*t->prefix, batch_inputs(*t, *b));
+        size_t bytes = (size_t)a[0].numel() * sizeof(float) * t->cache.size();
+        if (bytes > t->cache_limit) {
+            t->cache.clear();
+            t->cache_on = false;
+            throw ShimError(FEAT_E_LIMIT, "the cache would take " + std::to_string(bytes) +
+                                              " bytes, above its limit of " + std::to_string(t->cache_limit));
+        }
+        for (int64_t i = 0; i < b->b; i++) {
+            if (b->items[i] < 0 || (size_t)b->items[i] >= t->cache.size())
+                throw ShimError(FEAT_E_INVALID_ARGUMENT, "item " + std::to_string(b->items[i]) + " out of range");
+            t->cache[(size_t)b->items[i]] = a[i].clone();
+        }
+    });
+}
+
+feat_status feat_shim_trainer_permutation(feat_shim_trainer *t, int64_t n, int64_t *out, feat_error *err)
+{
+    return guarded(err, "shuffling", [&] {
+        at::Tensor p = torch::randperm(n, t->gen, torch::kLong);
+        std::memcpy(out, p.data_ptr<int64_t>(), (size_t)n * sizeof *out);
+    });
+}
+
+feat_status feat_shim_trainer_set_lr(feat_shim_trainer *t, double lr, feat_error *err)
+{
+    return guarded(err, "setting the learning rate", [&] {
+        t->lr = lr;
+        if (t->opt)
+            for (auto &g : t->opt->param_groups())
+                static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
+    });
+}
+
+feat_status feat_shim_trainer_step(feat_shim_trainer *t, const feat_shim_batch *b, float *loss, feat_error *err)
+{
+    return guarded(err, "training step", [&] {
+        apply_threads();
+        if (t->opt)
+            t->opt->zero_grad();
+        at::Tensor f = features(*t, *b);
+        if (t->dropout > 0)
+            f = torch::dropout(f, t->dropout, true);
+        at::Tensor labels = torch::from_blob(const_cast<int64_t *>(b->labels), {b->b}, torch::kInt64);
+        auto o = torch::nn::functional::CrossEntropyFuncOptions();
+        if (t->class_weights.defined())
+            o.weight(t->class_weights);
+        at::Tensor l = torch::nn::functional::cross_entropy(t->head->forward(f), labels, o);
+        l.backward();
+        t->opt->step();
+        *loss = l.item<float>();
+    });
+}
+
+feat_status feat_shim_trainer_predict(feat_shim_trainer *t, const feat_shim_batch *b, int64_t *pred, feat_error *err)
+{
+    return guarded(err, "evaluating", [&] {
+        apply_threads();
+        torch::NoGradGuard no_grad;
+        at::Tensor f = features(*t, *b); // makes the head on the first call
+        at::Tensor a = t->head->forward(f).argmax(1).contiguous();
+        std::memcpy(pred, a.data_ptr<int64_t>(), (size_t)b->b * sizeof *pred);
+    });
+}
+
+feat_status feat_shim_trainer_snapshot(feat_shim_trainer *t, feat_error *err)
+{
+    return guarded(err, "keeping the weights", [&] {
+        t->best.clear();
+        for (const auto &p : t->params)
+            t->best.push_back(p.detach().clone());
+    });
+}
+
+feat_status feat_shim_trainer_restore(feat_shim_trainer *t, feat_error *err)
+{
+    return guarded(err, "restoring the weights", [&] {
+        if (t->best.size() != t->params.size())
+            throw ShimError(FEAT_E_STATE, "no weights were kept");
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < t->params.size(); i++)
+            t->params[i].copy_(t->best[i]);
+    });
+}
+
+feat_status feat_shim_trainer_save(feat_shim_trainer *t, const char *path, feat_error *err)
+{
+    return guarded(err, "saving the tuned model", [&] {
+        if (!t->head)
+            throw ShimError(FEAT_E_STATE, "nothing was trained");
+        torch::jit::Module &mod = t->model->module;
+        mod.register_parameter("feat_head_weight", t->head->weight.detach().clone(), false);
+        mod.register_parameter("feat_head_bias", t->head->bias.detach().clone(), false);
+        std::string tmp = std::string(path) + ".tmp";
+        try {
+            mod.save(tmp);
+        } catch (const c10::Error &e) {
+            throw ShimError(FEAT_E_IO, "cannot write '" + tmp + "': " + first_line(e.what_without_backtrace()));
+        }
+        if (std::rename(tmp.c_str(), path) != 0)
+            throw ShimError(FEAT_E_IO,
+                            std::string("cannot rename '") + tmp + "' to '" + path + "': " + strerror(errno));
+    });
+}
 
 } // extern "C"
