@@ -14,5 +14,6 @@
 #include "feat/image.h"
 #include "feat/text.h"
 #include "feat/model.h"
+#include "feat/finetune.h"
 
 #endif /* FEAT_FEAT_H */
