@@ -37,7 +37,8 @@ def main():
             pixels = (data.images[i] * 255 / 16).round().astype(np.uint8)
             img = Image.fromarray(pixels, "L").resize((a.size, a.size), Image.NEAREST)
             img.save(folder / f"{i:04d}.png")
-    print(f"digits: {10 * a.per_class} PNGs (from number {a.start} of each shuffled class) ({a.size}x{a.size}) in {out}/digit0 .. digit9")
+    print(f"digits: {10 * a.per_class} {a.size}x{a.size} PNGs (from number {a.start} of each shuffled class) "
+          f"in {out}/digit0 .. digit9")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ echo "EfficientNet-Lite0 default tap (side-car): $(json models/efficientnet_lite
 echo "all-MiniLM-L6-v2 default tap (side-car):   $(json models/minilm.json default_taps)"
 
 step "feat layers $eff (top-level modules and blocks; 'feat layers' lists every path)"
-$feat layers "$eff" | grep -E '^_[a-z_0-9]+(\.[0-9]+)?(@[0-9])?	' | head -n 24
+$feat layers "$eff" | grep -E '^_[a-z_0-9]+(\.[0-9]+)?(@[0-9])?	'
 
 # Candidates: the probe's default rule for this model (every MBConv block, gap-pooled) plus
 # the side-car's default tap, so the table shows what the default would have given.
