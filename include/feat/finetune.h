@@ -47,9 +47,11 @@ typedef struct feat_finetune_options feat_finetune_options;
 typedef struct feat_finetune_report feat_finetune_report;
 
 /**
- * Progress: called after every step (val_accuracy NaN) and after each epoch's validation
- * (loss: the epoch's mean training loss). Return nonzero to cancel the run, which then fails
- * with FEAT_E_CANCELLED and writes nothing. Called on the thread of the run.
+ * Progress: called after every step (step: steps done, from 1; loss: the step's; val_accuracy
+ * NaN) and after each epoch (step: the steps done; loss: the epoch's mean training loss;
+ * val_accuracy: the epoch's validation accuracy, or -1 without a validation split). Return
+ * nonzero to cancel the run, which then fails with FEAT_E_CANCELLED and writes nothing.
+ * Called on the thread of the run.
  */
 typedef int (*feat_finetune_progress)(void *user, uint32_t epoch, uint64_t step, double loss, double val_accuracy);
 

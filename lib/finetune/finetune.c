@@ -407,7 +407,7 @@ static feat_status run_epochs(ft_run *r)
             break;
         r->rep->val_acc[e] = acc;
         r->rep->n_epochs = e + 1;
-        if (cancelled(r, e, r->rep->train_loss[e], acc))
+        if (cancelled(r, e, r->rep->train_loss[e], r->n_val ? acc : -1))
             return feat_error_set(&r->err, FEAT_E_CANCELLED, "fine-tuning cancelled after epoch %u", e);
         if (r->n_val && acc > best) {
             best = acc;

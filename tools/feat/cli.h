@@ -21,6 +21,7 @@
     X(preprocess, "-o OUT.npy FILES...", "the preprocessed input tensors (N, 3, H, W)")       \
     X(merge, "-o OUT.npy SHARDS...", "join --shard I/N outputs in input order")               \
     X(probe, "--model M --data DIR|TSV -o REPORT.json", "which tap suits a labelled task")   \
+    X(finetune, "--model M --data DIR|TSV -o TUNED.pt", "train the last blocks on a labelled task") \
     X(version, "", "library version and ABI")
 /* clang-format on */
 
@@ -40,6 +41,13 @@ void strlist_free(strlist *l);
 /* Moves the entries i of all with i % n == index into shard (job arrays); frees all.
  * Returns -1 when out of memory. */
 int strlist_take_shard(strlist *all, size_t index, size_t n, strlist *shard);
+
+/* Labelled data (tools/feat/labelled.c). Images: one subfolder of dir per class (sorted),
+ * its image files walked as walk_inputs does; labels gets the class name of each input.
+ * Text: "label<TAB>text" lines; names gets what a rows table calls each row (its line number
+ * and a digest). Both print their problems and return -1 on a fatal one. */
+int cli_list_class_images(const char *dir, strlist *inputs, strlist *labels);
+int cli_read_labelled_tsv(const char *path, strlist *texts, strlist *labels, strlist *names);
 
 /* Expands files and directories (recursively, sorted byte-wise, symlink loops skipped) into
  * image paths. Files named explicitly are always kept; inside directories only files with
