@@ -15,12 +15,12 @@ from ._ffi import ABI_VERSION
 from ._errors import (FeatError, InvalidArgument, OutOfMemory, NotFound, Unsupported, BufferTooSmall,
                       DecodeError, DeviceError, Cancelled, StateError, BackendError, InternalError, IOFailure,
                       LimitExceeded, ModelError, error_for)
-from ._core import (Result, ImageExtractor, TextExtractor, Tokenizer, Encoding, Layer, layers, set_threads,
+from ._core import (Result, ImageExtractor, TextExtractor, ImageEnsemble, TextEnsemble, Tokenizer, Encoding, Layer, layers, set_threads,
                     threads, version, version_number, abi_version, library_path)
 
 __version__ = "0.1.0"
 
-__all__ = ["ABI_VERSION", "FeatError", "InvalidArgument", "OutOfMemory", "NotFound", "Unsupported",
+__all__ = ["ImageEnsemble", "TextEnsemble", "ABI_VERSION", "FeatError", "InvalidArgument", "OutOfMemory", "NotFound", "Unsupported",
            "BufferTooSmall", "DecodeError", "DeviceError", "Cancelled", "StateError", "BackendError",
            "InternalError", "IOFailure", "LimitExceeded", "ModelError", "error_for", "Result", "ImageExtractor",
            "TextExtractor", "Tokenizer", "Encoding", "Layer", "layers", "set_threads", "threads", "version",

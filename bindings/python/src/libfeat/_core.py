@@ -236,9 +236,10 @@ def _carray(ctype, values):
 
 class _Extractor(_Handle):
     _prefix = None
+    _object = "extractor"  # or "ensemble": the C object whose functions _fn names
 
     def _fn(self, name):
-        return getattr(lib, "feat_%s_extractor_%s" % (self._prefix, name))
+        return getattr(lib, "feat_%s_%s_%s" % (self._prefix, self._object, name))
 
     def _err(self, h):
         return lambda: self._fn("last_error")(h)
@@ -352,14 +353,14 @@ class ImageExtractor(_Extractor):
         """One row per image file. A file that cannot be read or decoded fails alone."""
         raw = [_path(p) for p in paths]
         arr = _carray(ctypes.c_char_p, raw)
-        return self._run(lambda h, out: lib.feat_image_extractor_extract_files(h, arr, len(raw), out))
+        return self._run(lambda h, out: self._fn("extract_files")(h, arr, len(raw), out))
 
     def extract_bytes(self, blobs):
         """One row per encoded image (JPEG/PNG bytes) in memory."""
         keep = [b if isinstance(b, bytes) else bytes(memoryview(b)) for b in blobs]
         ptrs = _carray(ctypes.c_void_p, [ctypes.cast(ctypes.c_char_p(b), ctypes.c_void_p).value for b in keep])
         sizes = _carray(ctypes.c_size_t, [len(b) for b in keep])
-        return self._run(lambda h, out: lib.feat_image_extractor_extract_encoded(h, ptrs, sizes, len(keep), out))
+        return self._run(lambda h, out: self._fn("extract_encoded")(h, ptrs, sizes, len(keep), out))
 
     def extract_pixels(self, images):
         """One row per RGB image: HxWx3 uint8 arrays (a list, or one NxHxWx3 array)."""
@@ -377,7 +378,7 @@ class ImageExtractor(_Extractor):
         ws = _carray(ctypes.c_uint32, [a.shape[1] for a in keep])
         hs = _carray(ctypes.c_uint32, [a.shape[0] for a in keep])
         st = _carray(ctypes.c_size_t, [a.strides[0] for a in keep])
-        return self._run(lambda h, out: lib.feat_image_extractor_extract_rgb8(h, px, ws, hs, st, n, out))
+        return self._run(lambda h, out: self._fn("extract_rgb8")(h, px, ws, hs, st, n, out))
 
 
 def _utf8(texts):
@@ -424,7 +425,7 @@ class TextExtractor(_Extractor):
         raw = _utf8(texts)
         arr = _carray(ctypes.c_char_p, raw)
         lens = _carray(ctypes.c_size_t, [len(b) for b in raw])
-        return self._run(lambda h, out: lib.feat_text_extractor_extract(h, arr, lens, len(raw), out))
+        return self._run(lambda h, out: self._fn("extract")(h, arr, lens, len(raw), out))
 
     def extract_pairs(self, texts_a, texts_b):
         """One row per sentence pair (token type ids 0 and 1)."""
@@ -433,7 +434,7 @@ class TextExtractor(_Extractor):
             raise E.InvalidArgument(E.E_INVALID_ARGUMENT, "extract_pairs: %d texts_a but %d texts_b" % (len(a), len(b)))
         aa, ab = _carray(ctypes.c_char_p, a), _carray(ctypes.c_char_p, b)
         la, lb = _carray(ctypes.c_size_t, [len(x) for x in a]), _carray(ctypes.c_size_t, [len(x) for x in b])
-        return self._run(lambda h, out: lib.feat_text_extractor_extract_pairs(h, aa, la, ab, lb, len(a), out))
+        return self._run(lambda h, out: self._fn("extract_pairs")(h, aa, la, ab, lb, len(a), out))
 
     @property
     def tokenizer(self):
@@ -441,6 +442,73 @@ class TextExtractor(_Extractor):
         if not self._h:
             raise E.StateError(E.E_STATE, "TextExtractor is closed")
         return Tokenizer._borrowed(lib.feat_text_extractor_tokenizer(self._h), self)
+
+
+class _Ensemble:
+    """Several loaded extractors on the same inputs: one row per input, the members' rows side
+    by side in the order given (feat_image_ensemble / feat_text_ensemble). The ensemble borrows
+    the extractors; it keeps them alive, and they must not be used elsewhere during its calls.
+    An input that fails for any member is a failed row, its message naming that member."""
+
+    _object = "ensemble"
+
+    def __init__(self, extractors, names=None):
+        _Handle.__init__(self)
+        self.members = list(extractors)
+        names = list(names) if names is not None else [None] * len(self.members)
+        if len(names) != len(self.members):
+            raise E.InvalidArgument(E.E_INVALID_ARGUMENT, "%d names for %d extractors" % (len(names), len(self.members)))
+        h = ctypes.c_void_p()
+        check(self._fn("new")(ctypes.byref(h)), lib.feat_last_error)
+        self._h = h.value
+        for ex, name in zip(self.members, names):
+            if not isinstance(ex, self._member_type) or ex.closed:
+                raise E.InvalidArgument(E.E_INVALID_ARGUMENT, "members must be open %s objects" %
+                                        self._member_type.__name__)
+            check(self._fn("add")(self._h, ex._h, None if name is None else str(name).encode()), self._err(self._h))
+
+    @property
+    def dim(self):
+        """Length of one row: the sum of the members' dims."""
+        return int(self._fn("dim")(self._h)) if self._h else 0
+
+    def __len__(self):
+        return int(self._fn("n_members")(self._h)) if self._h else 0
+
+    def clone(self):
+        raise E.Unsupported(E.E_UNSUPPORTED, "an ensemble is not cloned: make one per thread over cloned members")
+
+    def cancel(self):
+        raise E.Unsupported(E.E_UNSUPPORTED, "cancel the members (their cancel() stops the ensemble's call)")
+
+    @property
+    def taps(self):
+        """Every member's resolved taps, in column order."""
+        return [t for m in self.members for t in m.taps]
+
+    @property
+    def tap_dims(self):
+        """Every member's tap sizes, in column order."""
+        return [d for m in self.members for d in m.tap_dims]
+
+
+class ImageEnsemble(_Ensemble, ImageExtractor):
+    """ImageEnsemble([ex_a, ex_b], names=None): each image is decoded once (per decode setting)
+    and preprocessed once per group of members with the same preprocessing."""
+
+    _free = lib.feat_image_ensemble_free
+    _member_type = ImageExtractor
+
+
+class TextEnsemble(_Ensemble, TextExtractor):
+    """TextEnsemble([ex_a, ex_b], names=None): each member tokenizes with its own vocabulary."""
+
+    _free = lib.feat_text_ensemble_free
+    _member_type = TextExtractor
+
+    @property
+    def tokenizer(self):
+        raise E.Unsupported(E.E_UNSUPPORTED, "each member has its own tokenizer: use members[i].tokenizer")
 
 
 def _text_options(o, lowercase, strip_accents, max_length, truncation, utf8):

@@ -82,6 +82,17 @@ _SIGNATURES = {
     "feat_image_extractor_extract_rgb8": (
         c_status, [c_void_p, c_u8_pp, c_uint32_p, c_uint32_p, c_size_p, c_size, c_handle_p]),
     "feat_image_extractor_cancel": (None, [c_void_p]),
+    # image.h: ensemble
+    "feat_image_ensemble_new": (c_status, [c_handle_p]),
+    "feat_image_ensemble_free": (None, [c_void_p]),
+    "feat_image_ensemble_last_error": (c_char_p, [c_void_p]),
+    "feat_image_ensemble_add": (c_status, [c_void_p, c_void_p, c_char_p]),
+    "feat_image_ensemble_n_members": (c_size, [c_void_p]),
+    "feat_image_ensemble_dim": (c_size, [c_void_p]),
+    "feat_image_ensemble_extract_files": (c_status, [c_void_p, c_char_pp, c_size, c_handle_p]),
+    "feat_image_ensemble_extract_encoded": (c_status, [c_void_p, c_void_pp, c_size_p, c_size, c_handle_p]),
+    "feat_image_ensemble_extract_rgb8": (
+        c_status, [c_void_p, c_u8_pp, c_uint32_p, c_uint32_p, c_size_p, c_size, c_handle_p]),
     # text.h: options
     "feat_text_options_new": (c_status, [c_handle_p]),
     "feat_text_options_free": (None, [c_void_p]),
@@ -130,6 +141,16 @@ _SIGNATURES = {
     "feat_text_extractor_extract_pairs": (
         c_status, [c_void_p, c_char_pp, c_size_p, c_char_pp, c_size_p, c_size, c_handle_p]),
     "feat_text_extractor_cancel": (None, [c_void_p]),
+    # text.h: ensemble
+    "feat_text_ensemble_new": (c_status, [c_handle_p]),
+    "feat_text_ensemble_free": (None, [c_void_p]),
+    "feat_text_ensemble_last_error": (c_char_p, [c_void_p]),
+    "feat_text_ensemble_add": (c_status, [c_void_p, c_void_p, c_char_p]),
+    "feat_text_ensemble_n_members": (c_size, [c_void_p]),
+    "feat_text_ensemble_dim": (c_size, [c_void_p]),
+    "feat_text_ensemble_extract": (c_status, [c_void_p, c_char_pp, c_size_p, c_size, c_handle_p]),
+    "feat_text_ensemble_extract_pairs": (
+        c_status, [c_void_p, c_char_pp, c_size_p, c_char_pp, c_size_p, c_size, c_handle_p]),
     # model.h
     "feat_layers_list": (c_status, [c_char_p, ctypes.c_uint32, c_handle_p]),
     "feat_layer_list_free": (None, [c_void_p]),
