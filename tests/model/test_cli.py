@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-SUBCOMMANDS = ["layers", "image", "text", "tokenize", "preprocess", "merge", "probe", "version"]
+SUBCOMMANDS = ["layers", "image", "text", "tokenize", "preprocess", "merge", "probe", "finetune", "version"]
 WITH_OPTIONS = [c for c in SUBCOMMANDS if c != "version"]
 OPTION = re.compile(r"^  (?:-\w, |    )--(?P<name>[\w-]+)(?: (?P<arg>\S+))?(?P<gap> +|$)")
 

@@ -321,7 +321,8 @@ int cli_main(const cli_command *cmd, int argc, char **argv, void *ctx)
     int rc = parse(cmd, argc, argv, &c, ctx);
     if (rc == PARSED)
         rc = cmd->run(argv + optind, argc - optind, &c, ctx);
-    for (size_t i = 0; c.type && i < c.n_models; i++) /* a command without a type keeps paths only */
+    /* Subcommands without an options object (probe, finetune) still record their --model. */
+    for (size_t i = 0; c.type && i < c.n_models; i++)
         c.type->destroy(c.models[i].opts);
     return rc;
 }
