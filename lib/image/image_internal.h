@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal interface of the imaging component: decode (JPEG via libjpeg-turbo, PNG via
  * libpng) -> 8-bit pixels -> Pillow-exact resize / center crop -> float32 CHW tensor.
  *

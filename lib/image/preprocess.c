@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The preprocessing pipeline: resolve options into a feat_preprocess, then
  * decode -> (EXIF orientation) -> resize + crop window -> float32 CHW through a lookup table.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared pieces of the feat command-line tool. */
 #ifndef FEAT_CLI_H
 #define FEAT_CLI_H

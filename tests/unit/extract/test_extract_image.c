@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The image extractor end to end on the test backend (shim/shim_test.c): rows in order and
  * bit-exact for every decode-worker count, batch size and thread budget; per-item and
  * per-batch errors; cancellation from another thread; clones on 8 threads; failed loads
