@@ -144,6 +144,14 @@ feat_status feat_shim_trainer_predict(feat_shim_trainer *t, const feat_shim_batc
 /* Keeps a copy of the trained parameters and the head / puts that copy back (the chosen epoch). */
 feat_status feat_shim_trainer_snapshot(feat_shim_trainer *t, feat_error *err);
 feat_status feat_shim_trainer_restore(feat_shim_trainer *t, feat_error *err);
+/* Checkpoints: the whole training state (trained parameters, head, AdamW state, the epoch-order
+ * generator, the global generator behind dropout, the kept best weights) plus n doubles of the
+ * caller's own state, written to path.tmp and renamed. resume reads them back into a trainer
+ * made with the same setup (*state: malloc'd copy of the caller's doubles, *n their count). */
+feat_status feat_shim_trainer_checkpoint(feat_shim_trainer *t, const char *path, const double *state, size_t n,
+                                         feat_error *err);
+feat_status feat_shim_trainer_resume(feat_shim_trainer *t, const char *path, double **state, size_t *n,
+                                     feat_error *err);
 /* Saves the module with its trained weights and the head as parameters feat_head_weight
  * [n_classes, dim] and feat_head_bias [n_classes] (written to path.tmp, then renamed). */
 feat_status feat_shim_trainer_save(feat_shim_trainer *t, const char *path, feat_error *err);

@@ -46,3 +46,14 @@ feat_status feat_shim_trainer_save(feat_shim_trainer *t, const char *path, feat_
 {
     return cannot_train(err);
 }
+feat_status feat_shim_trainer_checkpoint(feat_shim_trainer *t, const char *path, const double *state, size_t n,
+                                         feat_error *err)
+{
+    return cannot_train(err);
+}
+feat_status feat_shim_trainer_resume(feat_shim_trainer *t, const char *path, double **state, size_t *n, feat_error *err)
+{
+    *state = NULL;
+    *n = 0;
+    return cannot_train(err);
+}

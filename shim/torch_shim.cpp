@@ -1058,3 +1058,92 @@ feat_status feat_shim_trainer_save(feat_shim_trainer *t, const char *path, feat_
 }
 
 } // extern "C"
+
+namespace
+{
+
+// The tensors of a checkpoint, in a fixed order: parameters p0.., kept best weights b0.., the
+// two generators' states and the caller's doubles.
+void write_checkpoint(feat_shim_trainer &t, const std::string &path, const double *state, size_t n)
+{
+    torch::serialize::OutputArchive ar;
+    for (size_t i = 0; i < t.params.size(); i++)
+        ar.write("p" + std::to_string(i), t.params[i].detach());
+    for (size_t i = 0; i < t.best.size(); i++)
+        ar.write("b" + std::to_string(i), t.best[i]);
+    torch::serialize::OutputArchive optim;
+    t.opt->save(optim);
+    ar.write("optim", optim);
+    ar.write("gen", t.gen.get_state());
+    ar.write("global_gen", at::detail::getDefaultCPUGenerator().get_state());
+    ar.write("state", torch::from_blob(const_cast<double *>(state), {(int64_t)n}, torch::kFloat64).clone());
+    ar.save_to(path);
+}
+
+} // namespace
+
+extern "C" {
+
+feat_status feat_shim_trainer_checkpoint(feat_shim_trainer *t, const char *path, const double *state, size_t n,
+                                         feat_error *err)
+{
+    return guarded(err, "writing the checkpoint", [&] {
+        if (!t->head)
+            throw ShimError(FEAT_E_STATE, "nothing was trained");
+        std::string tmp = std::string(path) + ".tmp";
+        write_checkpoint(*t, tmp, state, n);
+        if (std::rename(tmp.c_str(), path) != 0)
+            throw ShimError(FEAT_E_IO,
+                            std::string("cannot rename '") + tmp + "' to '" + path + "': " + strerror(errno));
+    });
+}
+
+feat_status feat_shim_trainer_resume(feat_shim_trainer *t, const char *path, double **state, size_t *n, feat_error *err)
+{
+    *state = nullptr;
+    *n = 0;
+    return guarded(err, "reading the checkpoint", [&] {
+        torch::serialize::InputArchive ar;
+        try {
+            ar.load_from(path);
+        } catch (const c10::Error &e) {
+            throw ShimError(FEAT_E_IO, std::string("cannot read the checkpoint '") + path +
+                                           "': " + first_line(e.what_without_backtrace()));
+        }
+        at::Tensor w;
+        size_t head_w = t->params.size() - (t->head ? 2 : 0); // the head's weight comes first
+        if (!ar.try_read("p" + std::to_string(head_w), w) || w.dim() != 2 || w.size(0) != t->n_classes)
+            throw ShimError(FEAT_E_STATE, std::string("the checkpoint '") + path + "' is not of this run");
+        if (!t->head)
+            make_head(*t, w.size(1));
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < t->params.size(); i++) {
+            at::Tensor v;
+            ar.read("p" + std::to_string(i), v);
+            if (!v.sizes().equals(t->params[i].sizes()))
+                throw ShimError(FEAT_E_STATE, std::string("the checkpoint '") + path + "' is not of this run");
+            t->params[i].copy_(v);
+        }
+        t->best.clear();
+        for (at::Tensor v; ar.try_read("b" + std::to_string(t->best.size()), v);)
+            t->best.push_back(v.clone());
+        torch::serialize::InputArchive optim;
+        ar.read("optim", optim);
+        t->opt->load(optim);
+        at::Tensor g, gg, s;
+        ar.read("gen", g);
+        ar.read("global_gen", gg);
+        ar.read("state", s);
+        t->gen.set_state(g);
+        at::Generator global = at::detail::getDefaultCPUGenerator(); // a handle on the same generator
+        global.set_state(gg);
+        s = s.contiguous();
+        *state = static_cast<double *>(std::malloc((size_t)s.numel() * sizeof(double) + 1));
+        if (!*state)
+            throw std::bad_alloc();
+        std::memcpy(*state, s.data_ptr<double>(), (size_t)s.numel() * sizeof(double));
+        *n = (size_t)s.numel();
+    });
+}
+
+} // extern "C"

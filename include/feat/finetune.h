@@ -91,6 +91,11 @@ FEAT_API feat_status feat_finetune_options_set_class_weights(feat_finetune_optio
 FEAT_API feat_status feat_finetune_options_set_cache(feat_finetune_options *opts, feat_finetune_cache cache);
 /** Bytes the activation cache may hold; 0 = 1 GiB. */
 FEAT_API feat_status feat_finetune_options_set_cache_limit(feat_finetune_options *opts, uint64_t bytes);
+/** Checkpoints: after every epoch the whole training state goes to path (written aside, then
+ *  renamed; removed when the run succeeds); NULL = none. With resume nonzero a run whose
+ *  checkpoint exists continues from it, to the same weights bit for bit as a run that was not
+ *  interrupted; the checkpoint must come from the same data and options (else FEAT_E_STATE). */
+FEAT_API feat_status feat_finetune_options_set_checkpoint(feat_finetune_options *opts, const char *path, int resume);
 FEAT_API feat_status feat_finetune_options_set_progress(feat_finetune_options *opts, feat_finetune_progress fn,
                                                         void *user);
 

@@ -395,27 +395,124 @@ static feat_status validate(ft_run *r, double *acc)
     return FEAT_OK;
 }
 
+/* ---- checkpoints ------------------------------------------------------------------------- */
+
+enum {
+    CK_VERSION,
+    CK_EPOCHS_DONE,
+    CK_STEPS,
+    CK_CHOSEN,
+    CK_BEST,
+    CK_TRAIN,
+    CK_VAL,
+    CK_CLASSES,
+    CK_SEED,
+    CK_EPOCHS,
+    CK_BATCH,
+    CK_HEADER
+};
+
+/* The run's own state after `done` epochs: the header, then train_loss, val_acc and the step
+ * losses so far. */
+static feat_status write_checkpoint(ft_run *r, uint32_t done, double best)
+{
+    const feat_finetune_report *p = r->rep;
+    size_t n = CK_HEADER + 2 * (size_t)done + p->n_steps;
+    double *v = malloc(n * sizeof *v);
+    if (!v)
+        return feat_error_set(&r->err, FEAT_E_NOMEM, "out of memory");
+    double head[CK_HEADER] = {1,
+                              done,
+                              (double)p->n_steps,
+                              p->chosen,
+                              best,
+                              (double)r->n_train,
+                              (double)r->n_val,
+                              (double)r->n_classes,
+                              (double)r->o.seed,
+                              r->o.epochs,
+                              r->o.batch};
+    memcpy(v, head, sizeof head);
+    memcpy(v + CK_HEADER, p->train_loss, done * sizeof *v);
+    memcpy(v + CK_HEADER + done, p->val_acc, done * sizeof *v);
+    for (uint64_t i = 0; i < p->n_steps; i++)
+        v[CK_HEADER + 2 * done + i] = p->step_loss[i];
+    feat_status st = feat_shim_trainer_checkpoint(r->tr, r->user->checkpoint, v, n, &r->err);
+    free(v);
+    return st;
+}
+
+/* Continues from the checkpoint when asked and it exists: *done epochs, *best accuracy. */
+static feat_status read_checkpoint(ft_run *r, uint32_t *done, double *best)
+{
+    *done = 0;
+    *best = -1;
+    FILE *f = r->user && r->user->checkpoint && r->user->resume ? fopen(r->user->checkpoint, "rb") : NULL;
+    if (!f)
+        return FEAT_OK;
+    fclose(f);
+    double *v;
+    size_t n;
+    feat_status st = feat_shim_trainer_resume(r->tr, r->user->checkpoint, &v, &n, &r->err);
+    if (st != FEAT_OK)
+        return st;
+    double want[] = {
+        1,           0,         0, 0, 0, (double)r->n_train, (double)r->n_val, (double)r->n_classes, (double)r->o.seed,
+        r->o.epochs, r->o.batch};
+    int same = n >= CK_HEADER && v[CK_EPOCHS_DONE] <= r->o.epochs;
+    for (size_t i = CK_TRAIN; same && i < CK_HEADER; i++)
+        same = v[i] == want[i];
+    uint32_t e = same ? (uint32_t)v[CK_EPOCHS_DONE] : 0;
+    uint64_t steps = same ? (uint64_t)v[CK_STEPS] : 0;
+    if (!same || n != CK_HEADER + 2 * (size_t)e + steps) {
+        free(v);
+        return feat_error_set(&r->err, FEAT_E_STATE, "the checkpoint '%s' is not of this run (other data or options)",
+                              r->user->checkpoint);
+    }
+    memcpy(r->rep->train_loss, v + CK_HEADER, e * sizeof *v);
+    memcpy(r->rep->val_acc, v + CK_HEADER + e, e * sizeof *v);
+    for (uint64_t i = 0; i < steps; i++)
+        r->rep->step_loss[i] = (float)v[CK_HEADER + 2 * e + i];
+    r->rep->n_steps = steps;
+    r->rep->n_epochs = e;
+    r->rep->chosen = (uint32_t)v[CK_CHOSEN];
+    *best = v[CK_BEST];
+    *done = e;
+    free(v);
+    return FEAT_OK;
+}
+
+/* After epoch e: the best epoch's weights kept, the checkpoint written. */
+static feat_status end_epoch(ft_run *r, uint32_t e, double acc, double *best)
+{
+    feat_status st = FEAT_OK;
+    r->rep->val_acc[e] = acc;
+    r->rep->n_epochs = e + 1;
+    if (r->n_val && acc > *best) {
+        *best = acc;
+        r->rep->chosen = e;
+        st = feat_shim_trainer_snapshot(r->tr, &r->err);
+    } else if (!r->n_val) {
+        r->rep->chosen = e;
+    }
+    if (st == FEAT_OK && r->user && r->user->checkpoint)
+        st = write_checkpoint(r, e + 1, *best);
+    return st;
+}
+
 /* The epochs, keeping the best validation epoch's weights (or the last's without validation). */
 static feat_status run_epochs(ft_run *r)
 {
     uint64_t per_epoch = (r->n_train + r->o.batch - 1) / r->o.batch, steps = per_epoch * r->o.epochs;
-    double best = -1;
-    feat_status st = FEAT_OK;
-    for (uint32_t e = 0; e < r->o.epochs && st == FEAT_OK; e++) {
+    double best;
+    uint32_t done;
+    feat_status st = read_checkpoint(r, &done, &best);
+    for (uint32_t e = done; e < r->o.epochs && st == FEAT_OK; e++) {
         double acc;
-        if ((st = train_epoch(r, e, steps)) || (st = validate(r, &acc)))
+        if ((st = train_epoch(r, e, steps)) || (st = validate(r, &acc)) || (st = end_epoch(r, e, acc, &best)))
             break;
-        r->rep->val_acc[e] = acc;
-        r->rep->n_epochs = e + 1;
         if (cancelled(r, e, r->rep->train_loss[e], r->n_val ? acc : -1))
             return feat_error_set(&r->err, FEAT_E_CANCELLED, "fine-tuning cancelled after epoch %u", e);
-        if (r->n_val && acc > best) {
-            best = acc;
-            r->rep->chosen = e;
-            st = feat_shim_trainer_snapshot(r->tr, &r->err);
-        } else if (!r->n_val) {
-            r->rep->chosen = e;
-        }
         if (r->o.patience && r->n_val && e - r->rep->chosen >= r->o.patience)
             break;
     }
@@ -531,6 +628,8 @@ static feat_status run(int text, const char *model_path, const char *const *inpu
         r->rep ? prepare_run(r, model_path, inputs, labels, n) : feat_error_set(&r->err, FEAT_E_NOMEM, "out of memory");
     if (st == FEAT_OK && (st = fill_cache(r)) == FEAT_OK && (st = run_epochs(r)) == FEAT_OK)
         st = save(r, model_path, out_path);
+    if (st == FEAT_OK && opts && opts->checkpoint)
+        remove(opts->checkpoint); /* the run is complete: nothing to resume */
     if (st != FEAT_OK)
         feat_error_set_tls(st, "%s: %s", fn, r->err.msg);
     else

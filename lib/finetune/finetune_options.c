@@ -21,6 +21,7 @@ void feat_finetune_options_free(feat_finetune_options *o)
     free(o->train);
     free(o->head_tap);
     free(o->class_weights);
+    free(o->checkpoint);
     free(o);
 }
 
@@ -160,6 +161,18 @@ feat_status feat_finetune_options_set_progress(feat_finetune_options *o, feat_fi
     CHECK_OPTS("feat_finetune_options_set_progress");
     o->progress = fn;
     o->progress_user = user;
+    return FEAT_OK;
+}
+
+feat_status feat_finetune_options_set_checkpoint(feat_finetune_options *o, const char *path, int resume)
+{
+    CHECK_OPTS("feat_finetune_options_set_checkpoint");
+    char *copy = path && path[0] ? strdup(path) : NULL;
+    if (path && path[0] && !copy)
+        return feat_error_set_tls(FEAT_E_NOMEM, "feat_finetune_options_set_checkpoint: out of memory");
+    free(o->checkpoint);
+    o->checkpoint = copy;
+    o->resume = resume != 0;
     return FEAT_OK;
 }
 

@@ -34,6 +34,8 @@ struct feat_finetune_options {
     uint64_t cache_limit;
     feat_finetune_progress progress;
     void *progress_user;
+    char *checkpoint;
+    int resume;
 };
 
 struct feat_finetune_report {

@@ -45,6 +45,7 @@ static const cli_option options[] = {
     CLI_VALUE("dropout", OPT_DROPOUT, "P", "dropout before the head (default 0)"),
     CLI_CHOICE("cache", OPT_CACHE, caches, "cache the untrained layers' activations (default auto: when exact)"),
     CLI_SHARED(CLI_THREADS, NULL),
+    CLI_SHARED(CLI_RESUME, "go on from the checkpoint of an interrupted run (TUNED.pt.ckpt, written every epoch)"),
     CLI_REQUIRED(CLI_OUTPUT, "TUNED.pt (and TUNED.json, TUNED.classes.txt)"),
     CLI_SHARED(CLI_HELP, NULL),
     {0},
@@ -188,7 +189,10 @@ static int train(ft_args *a, const cli_common *c, int text, const strlist *input
         return 1;
     }
     feat_finetune_report *rep = NULL;
+    char ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", c->output);
     feat_finetune_options_set_progress(a->o, on_progress, a);
+    feat_finetune_options_set_checkpoint(a->o, ckpt, c->resume);
     clock_gettime(CLOCK_MONOTONIC, &a->t0);
     const char *const *v = (const char *const *)inputs->v;
     feat_status st = text ? feat_finetune_texts(c->model, v, ids, inputs->n, a->o, c->output, &rep)
@@ -238,7 +242,9 @@ static const cli_command command = {
              "over one tap on a labelled task (AdamW, cross-entropy), with the data read as feat probe reads\n"
              "it. Writes TUNED.pt with the tuned weights and the head, TUNED.json (the base model's side-car\n"
              "with the run's record) and TUNED.classes.txt (class k on line k + 1). feat image / feat text\n"
-             "load TUNED.pt like any model. Inputs that fail are left out and named (docs/adapting.md).\n",
+             "load TUNED.pt like any model. Inputs that fail are left out and named. Every epoch ends with\n"
+             "a checkpoint (TUNED.pt.ckpt): --resume after a kill ends with the same weights bit for bit\n"
+             "as a run that was not interrupted (docs/adapting.md).\n",
     .options = options,
     .operands = CLI_NO_OPERANDS,
     .own = ft_option,
