@@ -65,6 +65,15 @@ NOT_BOUND = {
 }
 
 
+# Fine-tuning (feat/finetune.h) is bound in Python only so far: the Go and Rust bindings have
+# no trampoline yet for its progress callback (a C function pointer calling back into them).
+_FINETUNE_PY_ONLY = "not yet bound: Python binds fine-tuning (the progress callback needs a trampoline)"
+for _lang in ("go", "rust"):
+    NOT_BOUND[_lang].update({f: _FINETUNE_PY_ONLY for f in re.findall(
+        r"FEAT_API[^;(]*?\b(feat_\w+)\s*\(",
+        (pathlib.Path(__file__).resolve().parents[2] / "include/feat/finetune.h").read_text())})
+
+
 def strip_c_comments(text):
     return re.sub(r"//[^\n]*", "", re.sub(r"/\*.*?\*/", "", text, flags=re.S))
 

@@ -17,10 +17,11 @@ from ._errors import (FeatError, InvalidArgument, OutOfMemory, NotFound, Unsuppo
                       LimitExceeded, ModelError, error_for)
 from ._core import (Result, ImageExtractor, TextExtractor, ImageEnsemble, TextEnsemble, Tokenizer, Encoding, Layer, layers, set_threads,
                     threads, version, version_number, abi_version, library_path)
+from ._finetune import finetune_images, finetune_texts, FinetuneReport
 
 __version__ = "0.1.0"
 
-__all__ = ["ImageEnsemble", "TextEnsemble", "ABI_VERSION", "FeatError", "InvalidArgument", "OutOfMemory", "NotFound", "Unsupported",
+__all__ = ["finetune_images", "finetune_texts", "FinetuneReport", "ImageEnsemble", "TextEnsemble", "ABI_VERSION", "FeatError", "InvalidArgument", "OutOfMemory", "NotFound", "Unsupported",
            "BufferTooSmall", "DecodeError", "DeviceError", "Cancelled", "StateError", "BackendError",
            "InternalError", "IOFailure", "LimitExceeded", "ModelError", "error_for", "Result", "ImageExtractor",
            "TextExtractor", "Tokenizer", "Encoding", "Layer", "layers", "set_threads", "threads", "version",
