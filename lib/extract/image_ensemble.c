@@ -71,21 +71,10 @@ size_t feat_image_ensemble_n_members(const feat_image_ensemble *ens) { return en
 
 size_t feat_image_ensemble_dim(const feat_image_ensemble *ens) { return ens ? ens->e.dim : 0; }
 
-/* Where item i comes from. */
-typedef struct source {
-    enum { SRC_FILE, SRC_ENCODED, SRC_RGB8 } kind;
-    const char *const *paths;
-    const void *const *data;
-    const size_t *sizes;
-    const uint8_t *const *pixels;
-    const uint32_t *widths, *heights;
-    const size_t *strides;
-} source;
-
 /* One round: items first .. first + n - 1, each group's tensors and failures. */
 typedef struct round {
     feat_image_ensemble *ens;
-    const source *src;
+    const feat_image_source *src;
     size_t first, n;
     float *x[FEAT_ENSEMBLE_MAX];
     unsigned char *skip[FEAT_ENSEMBLE_MAX];
@@ -102,7 +91,7 @@ static void group_failed(round *t, size_t g, size_t j, const feat_error *e, int 
     *w = *e;
     if (name_path)
         feat_error_prefix(w, "%s", t->src->paths[t->first + j]);
-    else if (t->src->kind != SRC_FILE)
+    else if (t->src->kind != FEAT_SRC_FILE)
         feat_error_prefix(w, "item %zu", t->first + j);
     t->skip[g][j] = 1;
 }
@@ -124,7 +113,7 @@ static void decode_item(round *t, feat_image_scratch *s, size_t j, const uint8_t
             if (ds == FEAT_OK &&
                 feat_image_preprocess_decoded(ens->g[g].pp, s, &img, t->x[g] + j * ens->g[g].per, &e) == FEAT_OK)
                 continue;
-            group_failed(t, g, j, &e, t->src->kind == SRC_FILE);
+            group_failed(t, g, j, &e, t->src->kind == FEAT_SRC_FILE);
         }
     }
 }
@@ -133,14 +122,14 @@ static void decode_item(round *t, feat_image_scratch *s, size_t j, const uint8_t
  * preprocessed for each group directly. */
 static void prepare_item(round *t, feat_image_scratch *s, size_t j)
 {
-    const source *src = t->src;
+    const feat_image_source *src = t->src;
     const feat_image_ensemble *ens = t->ens;
     size_t i = t->first + j;
     feat_error e = {0};
     feat_status st = FEAT_OK;
     const uint8_t *bytes = NULL;
     size_t nb = 0;
-    if (src->kind == SRC_RGB8) {
+    if (src->kind == FEAT_SRC_RGB8) {
         for (size_t g = 0; g < ens->n_groups; g++) {
             feat_error ge = {0};
             if (feat_image_preprocess_rgb8_s(ens->g[g].pp, s, src->pixels[i], src->widths[i], src->heights[i],
@@ -150,7 +139,7 @@ static void prepare_item(round *t, feat_image_scratch *s, size_t j)
         }
         return;
     }
-    if (src->kind == SRC_FILE) {
+    if (src->kind == FEAT_SRC_FILE) {
         uint8_t *data = NULL;
         st = !src->paths[i] ? feat_error_set(&e, FEAT_E_INVALID_ARGUMENT, "item %zu: path is NULL", i)
                             : feat_image_read_file(src->paths[i], s, &data, &nb, &e);
@@ -238,10 +227,13 @@ static feat_status round_buffers(round *t, size_t m, size_t n_workers, feat_erro
     return bad ? feat_error_set(err, FEAT_E_NOMEM, "out of memory for a round of %zu images", m) : FEAT_OK;
 }
 
-static feat_status extract(feat_image_ensemble *ens, const source *src, size_t n, feat_result **out)
+static feat_status extract(feat_image_ensemble *ens, const feat_image_source *src, size_t n, feat_result **out)
 {
+    feat_status st = feat_image_source_check(ens, "ensemble", src, n, ens ? &ens->e.err : NULL);
+    if (st != FEAT_OK)
+        return st;
     feat_ensemble_call call;
-    feat_status st = feat_ensemble_begin(&ens->e, n, &call, out);
+    st = feat_ensemble_begin(&ens->e, n, &call, out);
     size_t m = round_items(&ens->e), n_workers = feat_workers_for(m);
     round t = {.ens = ens, .src = src, .scratch = calloc(n_workers, sizeof(feat_image_scratch *))};
     if (st == FEAT_OK)
@@ -264,33 +256,20 @@ static feat_status extract(feat_image_ensemble *ens, const source *src, size_t n
 feat_status feat_image_ensemble_extract_files(feat_image_ensemble *ens, const char *const *paths, size_t n,
                                               feat_result **out)
 {
-    if (!ens)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "ensemble is NULL");
-    if (n && !paths)
-        return feat_error_set(&ens->e.err, FEAT_E_INVALID_ARGUMENT, "paths is NULL");
-    source src = {.kind = SRC_FILE, .paths = paths};
-    return extract(ens, &src, n, out);
+    return extract(ens, &(feat_image_source){.kind = FEAT_SRC_FILE, .paths = paths}, n, out);
 }
 
 feat_status feat_image_ensemble_extract_encoded(feat_image_ensemble *ens, const void *const *data, const size_t *sizes,
                                                 size_t n, feat_result **out)
 {
-    if (!ens)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "ensemble is NULL");
-    if (n && (!data || !sizes))
-        return feat_error_set(&ens->e.err, FEAT_E_INVALID_ARGUMENT, "data or sizes is NULL");
-    source src = {.kind = SRC_ENCODED, .data = data, .sizes = sizes};
-    return extract(ens, &src, n, out);
+    return extract(ens, &(feat_image_source){.kind = FEAT_SRC_ENCODED, .data = data, .sizes = sizes}, n, out);
 }
 
 feat_status feat_image_ensemble_extract_rgb8(feat_image_ensemble *ens, const uint8_t *const *pixels,
                                              const uint32_t *widths, const uint32_t *heights, const size_t *strides,
                                              size_t n, feat_result **out)
 {
-    if (!ens)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "ensemble is NULL");
-    if (n && (!pixels || !widths || !heights))
-        return feat_error_set(&ens->e.err, FEAT_E_INVALID_ARGUMENT, "pixels, widths or heights is NULL");
-    source src = {.kind = SRC_RGB8, .pixels = pixels, .widths = widths, .heights = heights, .strides = strides};
+    feat_image_source src = {
+        .kind = FEAT_SRC_RGB8, .pixels = pixels, .widths = widths, .heights = heights, .strides = strides};
     return extract(ens, &src, n, out);
 }

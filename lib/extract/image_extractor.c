@@ -35,19 +35,6 @@ struct feat_image_extractor {
 };
 _Static_assert(offsetof(struct feat_image_extractor, core) == 0, "FEAT_CORE needs the core first");
 
-/* Where item i comes from. */
-typedef struct image_source {
-    enum { SRC_FILE, SRC_ENCODED, SRC_RGB8, SRC_TENSOR } kind;
-    const char *const *paths;
-    const void *const *data;
-    const size_t *sizes;
-    const uint8_t *const *pixels;
-    const uint32_t *widths, *heights;
-    const size_t *strides;
-    const float *tensors;      /* SRC_TENSOR: item i's tensor at i * input_floats */
-    const unsigned char *skip; /* SRC_TENSOR: 1 where the caller has no tensor for the item */
-} image_source;
-
 static size_t input_floats(const feat_preprocess *pp) { return feat_preprocess_tensor_count(pp); }
 
 static feat_image_options *options(feat_image_extractor *ex) { return (feat_image_options *)ex->core.opts; }
@@ -196,25 +183,25 @@ void feat_image_extractor_cancel(feat_image_extractor *ex) { feat_extractor_canc
 /* ---- extraction ------------------------------------------------------------------------ */
 
 /* Messages name the item: files by path (the decoder does that), others by index. */
-static feat_status preprocess_item(feat_image_extractor *ex, feat_image_scratch *scratch, const image_source *src,
+static feat_status preprocess_item(feat_image_extractor *ex, feat_image_scratch *scratch, const feat_image_source *src,
                                    size_t i, float *dst, feat_error *e)
 {
     feat_status st;
     switch (src->kind) {
-    case SRC_FILE:
+    case FEAT_SRC_FILE:
         if (!src->paths[i])
             return feat_error_set(e, FEAT_E_INVALID_ARGUMENT, "item %zu: path is NULL", i);
         return feat_image_preprocess_path(&ex->pp, scratch, src->paths[i], dst, e);
-    case SRC_ENCODED:
+    case FEAT_SRC_ENCODED:
         st = !src->data[i] && src->sizes[i]
                  ? feat_error_set(e, FEAT_E_INVALID_ARGUMENT, "data is NULL")
                  : feat_image_preprocess_bytes_s(&ex->pp, scratch, src->data[i], src->sizes[i], dst, e);
         break;
-    case SRC_RGB8:
+    case FEAT_SRC_RGB8:
         st = feat_image_preprocess_rgb8_s(&ex->pp, scratch, src->pixels[i], src->widths[i], src->heights[i],
                                           src->strides ? src->strides[i] : 0, dst, e);
         break;
-    case SRC_TENSOR:
+    case FEAT_SRC_TENSOR:
         memcpy(dst, src->tensors + i * input_floats(&ex->pp), input_floats(&ex->pp) * sizeof *dst);
         return FEAT_OK;
     default: st = feat_error_set(e, FEAT_E_INTERNAL, "unknown image source");
@@ -236,7 +223,7 @@ typedef struct slot {
 typedef struct image_run {
     feat_batch_run run; /* batch claims, stop, the first failure */
     feat_image_extractor *ex;
-    const image_source *src;
+    const feat_image_source *src;
     size_t n, n_batches;
     feat_result *r;
     /* Decoding ahead only, guarded by run.mu: ex->batches[s] is slot s of the queue. */
@@ -451,10 +438,13 @@ static feat_status run(image_run *t)
     return side_by_side(t, workers);
 }
 
-static feat_status extract(feat_image_extractor *ex, const image_source *src, size_t n, feat_result **out)
+static feat_status extract(feat_image_extractor *ex, const feat_image_source *src, size_t n, feat_result **out)
 {
+    feat_status st = feat_image_source_check(ex, "extractor", src, n, ex ? &ex->core.err : NULL);
+    if (st != FEAT_OK)
+        return st;
     feat_result *r = NULL;
-    feat_status st = feat_extractor_begin(&ex->core, out);
+    st = feat_extractor_begin(&ex->core, out);
     if (st == FEAT_OK)
         st = feat_result_alloc(n, ex->core.tapped.dim, &r, &ex->core.err);
     if (st == FEAT_OK) {
@@ -465,37 +455,41 @@ static feat_status extract(feat_image_extractor *ex, const image_source *src, si
     return feat_extractor_finish(st, r, out);
 }
 
+feat_status feat_image_source_check(const void *obj, const char *what, const feat_image_source *src, size_t n,
+                                    feat_error *err)
+{
+    if (!obj)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "%s is NULL", what);
+    const char *missing = NULL;
+    switch (src->kind) {
+    case FEAT_SRC_FILE: missing = !src->paths ? "paths is NULL" : NULL; break;
+    case FEAT_SRC_ENCODED: missing = !src->data || !src->sizes ? "data or sizes is NULL" : NULL; break;
+    case FEAT_SRC_RGB8:
+        missing = !src->pixels || !src->widths || !src->heights ? "pixels, widths or heights is NULL" : NULL;
+        break;
+    case FEAT_SRC_TENSOR: missing = !src->tensors || !src->skip ? "tensors or skip is NULL" : NULL; break;
+    }
+    return n && missing ? feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "%s", missing) : FEAT_OK;
+}
+
 feat_status feat_image_extractor_extract_files(feat_image_extractor *ex, const char *const *paths, size_t n,
                                                feat_result **out)
 {
-    if (!ex)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
-    if (n && !paths)
-        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "paths is NULL");
-    image_source src = {.kind = SRC_FILE, .paths = paths};
-    return extract(ex, &src, n, out);
+    return extract(ex, &(feat_image_source){.kind = FEAT_SRC_FILE, .paths = paths}, n, out);
 }
 
 feat_status feat_image_extractor_extract_encoded(feat_image_extractor *ex, const void *const *data, const size_t *sizes,
                                                  size_t n, feat_result **out)
 {
-    if (!ex)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
-    if (n && (!data || !sizes))
-        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "data or sizes is NULL");
-    image_source src = {.kind = SRC_ENCODED, .data = data, .sizes = sizes};
-    return extract(ex, &src, n, out);
+    return extract(ex, &(feat_image_source){.kind = FEAT_SRC_ENCODED, .data = data, .sizes = sizes}, n, out);
 }
 
 feat_status feat_image_extractor_extract_rgb8(feat_image_extractor *ex, const uint8_t *const *pixels,
                                               const uint32_t *widths, const uint32_t *heights, const size_t *strides,
                                               size_t n, feat_result **out)
 {
-    if (!ex)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
-    if (n && (!pixels || !widths || !heights))
-        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "pixels, widths or heights is NULL");
-    image_source src = {.kind = SRC_RGB8, .pixels = pixels, .widths = widths, .heights = heights, .strides = strides};
+    feat_image_source src = {
+        .kind = FEAT_SRC_RGB8, .pixels = pixels, .widths = widths, .heights = heights, .strides = strides};
     return extract(ex, &src, n, out);
 }
 
@@ -509,10 +503,5 @@ const feat_preprocess *feat_image_extractor_preprocessing(const feat_image_extra
 feat_status feat_image_extractor_extract_tensors(feat_image_extractor *ex, const float *tensors,
                                                  const unsigned char *skip, size_t n, feat_result **out)
 {
-    if (!ex)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
-    if (n && (!tensors || !skip))
-        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "tensors or skip is NULL");
-    image_source src = {.kind = SRC_TENSOR, .tensors = tensors, .skip = skip};
-    return extract(ex, &src, n, out);
+    return extract(ex, &(feat_image_source){.kind = FEAT_SRC_TENSOR, .tensors = tensors, .skip = skip}, n, out);
 }
