@@ -27,7 +27,7 @@ typedef struct merge {
     feat_npy_writer *npy; /* the output */
     char *tsv_path, *tsv_tmp;
     FILE *tsv;
-    char *columns;        /* the shards' column map (all the same), NULL when they have none */
+    char *columns; /* the shards' column map (all the same), NULL when they have none */
     size_t columns_len;
 } merge;
 
@@ -64,12 +64,12 @@ static char *slurp(const char *path, size_t *len, int *bad)
 static int check_columns(merge *m, char **files)
 {
     for (int i = 0; i < m->n; i++) {
-        char *path = cli_columns_path(files[i]);
+        char *path = cli_sibling_path(files[i], ".columns.tsv");
         size_t len = 0;
         int bad = !path;
         char *c = path ? slurp(path, &len, &bad) : NULL;
-        int differs = i && ((c == NULL) != (m->columns == NULL) || (c && (len != m->columns_len ||
-                                                                        memcmp(c, m->columns, len) != 0)));
+        int differs = i && ((c == NULL) != (m->columns == NULL) ||
+                            (c && (len != m->columns_len || memcmp(c, m->columns, len) != 0)));
         if (bad || differs)
             fprintf(stderr, "feat: %s %s\n", path ? path : files[i],
                     bad ? "cannot be read" : "differs from the first shard's column map: the shards are not one run");
@@ -91,7 +91,7 @@ static int write_columns(const merge *m, const char *output)
 {
     if (!m->columns)
         return 0;
-    char *path = cli_columns_path(output);
+    char *path = cli_sibling_path(output, ".columns.tsv");
     FILE *f = path ? fopen(path, "wb") : NULL;
     int bad = !f || fwrite(m->columns, 1, m->columns_len, f) != m->columns_len;
     if (f)
@@ -102,22 +102,12 @@ static int write_columns(const merge *m, const char *output)
     return bad ? -1 : 0;
 }
 
-static char *tsv_of(const char *npy)
-{
-    size_t n = strlen(npy);
-    size_t stem = n > 4 && strcmp(npy + n - 4, ".npy") == 0 ? n - 4 : n;
-    char *s = malloc(stem + sizeof ".rows.tsv");
-    if (s)
-        sprintf(s, "%.*s.rows.tsv", (int)stem, npy);
-    return s;
-}
-
 /* Opens shard i (path p) and checks it against the ones before; returns -1 after saying why. */
 static int open_shard(merge *m, int i, const char *p, const char *first)
 {
     shard *s = &m->s[i];
     feat_error err = {0};
-    char *t = tsv_of(p);
+    char *t = cli_sibling_path(p, ".rows.tsv");
     s->npy = fopen(p, "rb");
     s->tsv = t ? fopen(t, "r") : NULL;
     int rc = -1;
@@ -144,7 +134,7 @@ static int open_shard(merge *m, int i, const char *p, const char *first)
 static int open_output(merge *m, const char *output)
 {
     feat_error err = {0};
-    m->tsv_path = tsv_of(output);
+    m->tsv_path = cli_sibling_path(output, ".rows.tsv");
     m->tsv_tmp = m->tsv_path ? malloc(strlen(m->tsv_path) + sizeof ".partial") : NULL;
     if (!m->tsv_tmp)
         return -1;

@@ -55,7 +55,10 @@ static void block_free(cli_block *b)
 static int push_tap(cli_columns *m, const char *model, const char *tap, const char *pooling, const char *fusion,
                     size_t count)
 {
-    cli_block b = {.tap = strdup(tap), .count = count, .model = strdup(model), .pooling = strdup(pooling),
+    cli_block b = {.tap = strdup(tap),
+                   .count = count,
+                   .model = strdup(model),
+                   .pooling = strdup(pooling),
                    .fusion = strdup(fusion)};
     if (!b.tap || !b.model || !b.pooling || !b.fusion || push(m, b)) {
         block_free(&b);
@@ -91,22 +94,22 @@ int cli_columns_add_model(cli_columns *m, const char *model, size_t n_taps, cons
 
 /* The taps of a loaded extractor, through its kind's getters. */
 #define ADD_EXTRACTOR(KIND)                                                                                            \
-    int cli_columns_add_##KIND(cli_columns *m, const char *model, const feat_##KIND##_extractor *ex)                   \
-    {                                                                                                                  \
-        size_t n = feat_##KIND##_extractor_n_taps(ex);                                                                 \
-        const char **names = calloc(n ? n : 1, sizeof *names);                                                         \
-        size_t *dims = calloc(n ? n : 1, sizeof *dims);                                                                \
-        int rc = names && dims ? 0 : -1;                                                                               \
-        for (size_t i = 0; !rc && i < n; i++) {                                                                        \
-            names[i] = feat_##KIND##_extractor_tap(ex, i);                                                             \
-            dims[i] = feat_##KIND##_extractor_tap_dim(ex, i);                                                          \
-        }                                                                                                              \
-        if (!rc)                                                                                                       \
-            rc = cli_columns_add_model(m, model, n, names, dims, feat_##KIND##_extractor_dim(ex));                     \
-        free(names);                                                                                                   \
-        free(dims);                                                                                                    \
-        return rc;                                                                                                     \
-    }
+  int cli_columns_add_##KIND(cli_columns *m, const char *model, const feat_##KIND##_extractor *ex)                     \
+  {                                                                                                                    \
+    size_t n = feat_##KIND##_extractor_n_taps(ex);                                                                     \
+    const char **names = calloc(n ? n : 1, sizeof *names);                                                             \
+    size_t *dims = calloc(n ? n : 1, sizeof *dims);                                                                    \
+    int rc = names && dims ? 0 : -1;                                                                                   \
+    for (size_t i = 0; !rc && i < n; i++) {                                                                            \
+      names[i] = feat_##KIND##_extractor_tap(ex, i);                                                                   \
+      dims[i] = feat_##KIND##_extractor_tap_dim(ex, i);                                                                \
+    }                                                                                                                  \
+    if (!rc)                                                                                                           \
+      rc = cli_columns_add_model(m, model, n, names, dims, feat_##KIND##_extractor_dim(ex));                           \
+    free(names);                                                                                                       \
+    free(dims);                                                                                                        \
+    return rc;                                                                                                         \
+  }
 ADD_EXTRACTOR(image)
 ADD_EXTRACTOR(text)
 
@@ -162,12 +165,12 @@ void cli_columns_free(cli_columns *m)
     *m = (cli_columns){0};
 }
 
-char *cli_columns_path(const char *npy_path)
+char *cli_sibling_path(const char *npy_path, const char *suffix)
 {
     size_t n = strlen(npy_path);
     size_t stem = n > 4 && strcmp(npy_path + n - 4, ".npy") == 0 ? n - 4 : n;
-    char *s = malloc(stem + sizeof ".columns.tsv");
+    char *s = malloc(stem + strlen(suffix) + 1);
     if (s)
-        sprintf(s, "%.*s.columns.tsv", (int)stem, npy_path);
+        sprintf(s, "%.*s%s", (int)stem, npy_path, suffix);
     return s;
 }

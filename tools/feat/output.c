@@ -174,7 +174,7 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
     w->tsv_path = stem ? concat(stem, ".rows.tsv") : NULL;
     w->parts_dir = stem ? concat(stem, ".parts") : NULL;
     w->joined_dir = stem ? concat(stem, ".parts.joined") : NULL;
-    w->columns_path = cli_columns_path(npy_path);
+    w->columns_path = cli_sibling_path(npy_path, ".columns.tsv");
     free(stem);
     w->dim = dim;
     if (!w->npy_path || !w->tsv_path || !w->parts_dir || !w->joined_dir || !w->columns_path) {
@@ -257,8 +257,8 @@ int out_append(out_writer *w, const feat_result *r, const float *rows, char *con
     snprintf(final, sizeof final, "%s.npy", base);
     feat_error err = {0};
     feat_npy_writer *npy;
-    if (feat_npy_open(final, w->dim, &npy, &err) != FEAT_OK || feat_npy_append(npy, rows ? rows : feat_result_data(r), n, &err) ||
-        feat_npy_close(npy, &err) != FEAT_OK) {
+    if (feat_npy_open(final, w->dim, &npy, &err) != FEAT_OK ||
+        feat_npy_append(npy, rows ? rows : feat_result_data(r), n, &err) || feat_npy_close(npy, &err) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", err.msg);
         return -1;
     }
