@@ -287,8 +287,8 @@ int cli_columns_add_append(cli_columns *m, const char *file, const char *names, 
 /* Writes the map to path (path.partial, fsynced, renamed); returns -1 after saying why. */
 int cli_columns_write(const cli_columns *m, const char *path);
 void cli_columns_free(cli_columns *m);
-/* OUT.npy -> OUT.columns.tsv (malloc'd; NULL when out of memory). */
-char *cli_columns_path(const char *npy_path);
+/* OUT.npy -> OUT<suffix>, e.g. OUT.columns.tsv (malloc'd; NULL when out of memory). */
+char *cli_sibling_path(const char *npy_path, const char *suffix);
 
 /* ---- --append tables (append.c; docs/adapting.md) -----------------------------------------
  * A TSV whose header names the key column and then the value columns; each later row gives
