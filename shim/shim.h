@@ -152,6 +152,8 @@ feat_status feat_shim_trainer_checkpoint(feat_shim_trainer *t, const char *path,
                                          feat_error *err);
 feat_status feat_shim_trainer_resume(feat_shim_trainer *t, const char *path, double **state, size_t *n,
                                      feat_error *err);
+/* The head as [n_classes, dim + 1] floats, row k = weight row k then bias k (dst: that many). */
+feat_status feat_shim_trainer_head(const feat_shim_trainer *t, float *dst, feat_error *err);
 /* Saves the module with its trained weights and the head as parameters feat_head_weight
  * [n_classes, dim] and feat_head_bias [n_classes] (written to path.tmp, then renamed). */
 feat_status feat_shim_trainer_save(feat_shim_trainer *t, const char *path, feat_error *err);

@@ -57,3 +57,7 @@ feat_status feat_shim_trainer_resume(feat_shim_trainer *t, const char *path, dou
     *n = 0;
     return cannot_train(err);
 }
+feat_status feat_shim_trainer_head(const feat_shim_trainer *t, float *dst, feat_error *err)
+{
+    return cannot_train(err);
+}

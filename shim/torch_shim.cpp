@@ -1147,3 +1147,13 @@ feat_status feat_shim_trainer_resume(feat_shim_trainer *t, const char *path, dou
 }
 
 } // extern "C"
+
+extern "C" feat_status feat_shim_trainer_head(const feat_shim_trainer *t, float *dst, feat_error *err)
+{
+    return guarded(err, "reading the head", [&] {
+        if (!t->head)
+            throw ShimError(FEAT_E_STATE, "nothing was trained");
+        at::Tensor wb = torch::cat({t->head->weight.detach(), t->head->bias.detach().unsqueeze(1)}, 1).contiguous();
+        std::memcpy(dst, wb.data_ptr<float>(), (size_t)wb.numel() * sizeof(float));
+    });
+}

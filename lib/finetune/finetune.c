@@ -4,6 +4,7 @@
  * epoch, the tuned model and its side-car. */
 #include "finetune/finetune_priv.h"
 
+#include "core/npy.h"
 #include "image/image_internal.h"
 #include "image/image_options.h"
 #include "shim/shim.h"
@@ -589,9 +590,33 @@ static void release_run(ft_run *r)
         free(bufs[i]);
 }
 
+/* OUT.head.npy for OUT.pt (else OUT.head.npy appended): the head readable without libtorch,
+ * [K, dim + 1] (the bias last), for `feat predict`. */
+static feat_status save_head(ft_run *r, const char *out_path, char *name, size_t cap)
+{
+    size_t n = strlen(out_path), dim = (size_t)feat_shim_trainer_head_dim(r->tr), k = (size_t)r->n_classes;
+    snprintf(name, cap, "%.*s.head.npy", (int)(n > 3 && !strcmp(out_path + n - 3, ".pt") ? n - 3 : n), out_path);
+    float *wb = malloc(k * (dim + 1) * sizeof *wb);
+    feat_npy_writer *w = NULL;
+    feat_status st =
+        wb ? feat_shim_trainer_head(r->tr, wb, &r->err) : feat_error_set(&r->err, FEAT_E_NOMEM, "out of memory");
+    if (st == FEAT_OK && (st = feat_npy_open(name, dim + 1, &w, &r->err)) == FEAT_OK) {
+        st = feat_npy_append(w, wb, k, &r->err);
+        if (st == FEAT_OK)
+            st = feat_npy_close(w, &r->err);
+        else
+            feat_npy_abort(w);
+    }
+    free(wb);
+    return st;
+}
+
 static feat_status save(ft_run *r, const char *model_path, const char *out_path)
 {
+    char head[4096];
     feat_status st = feat_shim_trainer_save(r->tr, out_path, &r->err);
+    if (st == FEAT_OK)
+        st = save_head(r, out_path, head, sizeof head);
     if (st != FEAT_OK)
         return st;
     feat_finetune_origin origin = {.base_model = model_path,
@@ -601,7 +626,8 @@ static feat_status save(ft_run *r, const char *model_path, const char *out_path)
                                    .opts = &r->o,
                                    .report = r->rep,
                                    .n_train = r->n_train,
-                                   .n_val = r->n_val};
+                                   .n_val = r->n_val,
+                                   .head_file = strrchr(head, '/') ? strrchr(head, '/') + 1 : head};
     return feat_finetune_write_sidecar(out_path, &r->info, &origin, &r->err);
 }
 

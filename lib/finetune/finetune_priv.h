@@ -72,6 +72,7 @@ typedef struct feat_finetune_origin {
     const feat_finetune_resolved *opts;
     const feat_finetune_report *report;
     size_t n_train, n_val;
+    const char *head_file; /* OUT.head.npy, relative to the side-car's folder */
 } feat_finetune_origin;
 
 /* Writes OUT.json for the tuned model out_path: the base side-car's fields (its vocabulary

@@ -89,6 +89,8 @@ static void put_origin(FILE *f, const feat_finetune_origin *o)
     }
     fputs("], \"head_tap\": ", f);
     feat_json_write_str(f, o->head_tap);
+    fputs(", \"head\": ", f);
+    feat_json_write_str(f, o->head_file);
     fprintf(f, ", \"classes\": %lld, \"train_items\": %zu, \"validation_items\": %zu", (long long)o->n_classes,
             o->n_train, o->n_val);
     fprintf(f, ", \"epochs\": %u, \"batch_size\": %u, \"learning_rate\": %.17g, \"schedule\": \"%s\"", p->epochs,

@@ -357,7 +357,16 @@ def test_cli_leaves_out_an_undecodable_image(eff, digits, tmp_path):
     assert "left out:" in r.stderr and "broken.png" in r.stderr
     assert "class '1': 2 of 3 items train" in r.stderr
     side = json.loads((tmp_path / "t.json").read_text())["finetune"]
-    assert side["train"] == ["_blocks.15"] and side["train_items"] == 6
+    assert side["train"] == ["_blocks.15"] and side["train_items"] == 6 and side["head"] == "t.head.npy"
+    r = run_feat("predict", "--model", tmp_path / "t.pt", "--top", 3, data)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert len(rows) == 7 and [row[0] for row in rows if row[1] == "error"] == [str(data / "1" / "broken.png")]
+    for row in rows:
+        if row[1] != "error":
+            assert len(row) == 7 and set(row[1::2]) == {"0", "1", "2"}
+            p = [float(v) for v in row[2::2]]
+            assert p == sorted(p, reverse=True) and abs(sum(p) - 1) < 1e-5
 
 
 def test_cli_usage_errors(tiny, tmp_path):
@@ -419,3 +428,32 @@ def test_cli_resume_after_a_kill(tiny, tmp_path):
     assert r.returncode == 0, r.stderr
     a, b = (torch.jit.load(str(tmp_path / n)).state_dict() for n in ("whole.pt", "cut.pt"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_predict_equals_pytorch_on_the_head(tiny, tmp_path):
+    """`feat predict` on a tuned text model: the head (TUNED.head.npy, equal to the .pt's
+    feat_head_weight / feat_head_bias) over the head's tap, softmax, top K with class names."""
+    tsv = tmp_path / "d.tsv"
+    tsv.write_text("".join(f"{'pets' if y == 0 else 'stocks'}\t{s}\n" for s, y in zip(SENTENCES, TEXT_LABELS)))
+    out = tmp_path / "m.pt"
+    r = run_feat("finetune", "--model", tiny, "--data", tsv, "--epochs", 2, "--batch-size", 4, "-o", out)
+    assert r.returncode == 0, r.stderr
+    lines = tmp_path / "q.txt"
+    lines.write_text("\n".join(SENTENCES[:3]) + "\n")
+    r = run_feat("predict", "--model", out, "--top", 2, lines)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    sd = torch.jit.load(str(out)).state_dict()
+    head = np.load(tmp_path / "m.head.npy")
+    assert np.array_equal(head[:, :-1], sd["feat_head_weight"].numpy())
+    assert np.array_equal(head[:, -1], sd["feat_head_bias"].numpy())
+    ids, mask, types = reference.bert_inputs(out, SENTENCES[:3])
+    with torch.no_grad():
+        f = pooled(eager_of_tuned(tiny, out), (ids, mask, types), "encoder.layer.3", "cls").double()
+    p = torch.softmax(f @ sd["feat_head_weight"].double().T + sd["feat_head_bias"].double(), 1).numpy()
+    names = ["pets", "stocks"]
+    for i, row in enumerate(rows):
+        assert row[0] == f"{lines}:{i + 1}"
+        order = np.argsort(-p[i], kind="stable")
+        assert row[1::2] == [names[k] for k in order]
+        assert np.allclose([float(v) for v in row[2::2]], p[i][order], atol=2e-6)

@@ -23,6 +23,7 @@
     X(merge, "-o OUT.npy SHARDS...", "join --shard I/N outputs in input order")               \
     X(probe, "--model M --data DIR|TSV -o REPORT.json", "which tap suits a labelled task")   \
     X(finetune, "--model M --data DIR|TSV -o TUNED.pt", "train the last blocks on a labelled task") \
+    X(predict, "--model TUNED.pt INPUTS...", "top classes of a fine-tuned model's head")      \
     X(version, "", "library version and ABI")
 /* clang-format on */
 

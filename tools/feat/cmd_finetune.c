@@ -56,6 +56,7 @@ typedef struct ft_args {
     feat_finetune_options *o;
     uint32_t epochs;
     uint64_t per_epoch;
+    double first; /* seconds to the end of the first step */
     struct timespec t0;
 } ft_args;
 
@@ -107,9 +108,14 @@ static int on_progress(void *user, uint32_t epoch, uint64_t step, double loss, d
     double spent = (double)(now.tv_sec - a->t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - a->t0.tv_nsec);
     if (!isnan(acc) && epoch == 0)
         a->per_epoch = step; /* steps per epoch, known after the first */
+    /* The rate from the steps after the first: the first also pays for loading, decoding and
+     * the activation cache. */
+    if (step == 1 && isnan(acc))
+        a->first = spent;
     char left[32] = "?";
-    if (a->per_epoch && step)
-        snprintf(left, sizeof left, "%.0f s", spent / (double)step * (double)(a->per_epoch * a->epochs - step));
+    if (a->per_epoch && step > 1)
+        snprintf(left, sizeof left, "%.0f s",
+                 (spent - a->first) / (double)(step - 1) * (double)(a->per_epoch * a->epochs - step));
     if (isnan(acc))
         fprintf(stderr, "\rfeat: epoch %u step %llu loss %.4f, %s left   ", epoch + 1, (unsigned long long)step, loss,
                 left);
