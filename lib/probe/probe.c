@@ -5,10 +5,12 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <linear.h>
 
@@ -213,14 +215,14 @@ static void fit_buf_free(fit_buf *b)
     free(b->test);
 }
 
-static feat_status fit_buf_alloc(const probe_ctx *c, const size_t *set, size_t n_set, fit_buf *b)
+static feat_status fit_buf_alloc(const probe_ctx *c, const size_t *set, size_t n_set, fit_buf *b, feat_error *err)
 {
     memset(b, 0, sizeof *b);
     for (size_t i = 0; i < n_set; i++)
         b->n_col += c->blocks[set[i]].count;
     size_t stride = b->n_col + 2, n = c->n_used;
     if (b->n_col >= (size_t)INT_MAX - 2 || (n && stride > SIZE_MAX / sizeof *b->nodes / n))
-        return feat_error_set(c->err, FEAT_E_LIMIT, "probe: %zu rows x %zu columns is too large", n, b->n_col);
+        return feat_error_set(err, FEAT_E_LIMIT, "probe: %zu rows x %zu columns is too large", n, b->n_col);
     b->col = malloc(b->n_col * sizeof *b->col);
     b->mean = malloc(b->n_col * sizeof *b->mean);
     b->scale = malloc(b->n_col * sizeof *b->scale);
@@ -231,7 +233,7 @@ static feat_status fit_buf_alloc(const probe_ctx *c, const size_t *set, size_t n
     b->test = malloc(n * sizeof *b->test);
     if (!b->col || !b->mean || !b->scale || !b->nodes || !b->xp || !b->yv || !b->train || !b->test) {
         fit_buf_free(b);
-        return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for %zu rows x %zu columns", n, b->n_col);
+        return feat_error_set(err, FEAT_E_NOMEM, "probe: out of memory for %zu rows x %zu columns", n, b->n_col);
     }
     size_t k = 0;
     for (size_t i = 0; i < n_set; i++)
@@ -259,7 +261,8 @@ static struct feature_node *fill_row(const probe_ctx *c, fit_buf *b, size_t slot
 static void quiet(const char *s) { (void)s; }
 
 /* Fits on every fold but f, predicts fold f; returns the fold's accuracy in *acc. */
-static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_probe_eval *ev, double *acc)
+static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_probe_eval *ev, double *acc,
+                            feat_error *err)
 {
     size_t n_train = 0, n_test = 0, correct = 0;
     for (size_t i = 0; i < c->n_used; i++) {
@@ -278,11 +281,10 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
     struct parameter par = {.solver_type = L2R_LR, .eps = 1e-4, .C = 1.0, .p = 0.1};
     const char *bad = check_parameter(&prob, &par);
     if (bad)
-        return feat_error_set(c->err, FEAT_E_INTERNAL, "probe: liblinear refused its parameters: %s", bad);
-    set_print_string_function(quiet);
+        return feat_error_set(err, FEAT_E_INTERNAL, "probe: liblinear refused its parameters: %s", bad);
     struct model *m = train(&prob, &par);
     if (!m)
-        return feat_error_set(c->err, FEAT_E_NOMEM, "probe: liblinear could not train fold %d", f);
+        return feat_error_set(err, FEAT_E_NOMEM, "probe: liblinear could not train fold %d", f);
     for (size_t i = 0; i < n_test; i++) {
         int32_t p = (int32_t)predict(m, fill_row(c, b, i, b->test[i]));
         ev->pred[b->test[i]] = p;
@@ -291,6 +293,66 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
     free_and_destroy_model(&m);
     *acc = (double)correct / (double)n_test;
     return FEAT_OK;
+}
+
+/* The folds of one set, shared by the threads that fit them: each claims the next fold and
+ * writes only that fold's accuracy and its test rows' predictions. */
+typedef struct fold_run {
+    const probe_ctx *c;
+    const size_t *set;
+    size_t n_set;
+    feat_probe_eval *ev;
+    uint32_t k, next;
+    pthread_mutex_t lock;
+    feat_status st;
+    feat_error err; /* the first failure */
+} fold_run;
+
+static void *fold_worker(void *arg)
+{
+    fold_run *t = arg;
+    fit_buf b;
+    feat_error err = {0};
+    feat_status st = fit_buf_alloc(t->c, t->set, t->n_set, &b, &err);
+    const int have_buf = st == FEAT_OK; /* a failed alloc has freed what it had */
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        if (st != FEAT_OK && t->st == FEAT_OK) {
+            t->st = st;
+            feat_error_copy(&t->err, &err);
+        }
+        uint32_t f = t->st == FEAT_OK ? t->next++ : t->k;
+        pthread_mutex_unlock(&t->lock);
+        if (f >= t->k)
+            break;
+        st = run_fold(t->c, &b, (int32_t)f, t->ev, &t->ev->fold_acc[f], &err);
+    }
+    if (have_buf)
+        fit_buf_free(&b);
+    return NULL;
+}
+
+/* Fits the k folds of a set on up to k threads (the online cores, at most 8): LIBLINEAR is
+ * single-threaded and the folds are independent, so the results do not depend on the count. */
+static feat_status run_folds(const probe_ctx *c, const size_t *set, size_t n_set, feat_probe_eval *ev)
+{
+    fold_run t = {.c = c, .set = set, .n_set = n_set, .ev = ev, .k = c->rep->folds};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores, started = 0;
+    if (n > t.k)
+        n = t.k;
+    pthread_t tid[8];
+    pthread_mutex_init(&t.lock, NULL);
+    set_print_string_function(quiet); /* process-wide in LIBLINEAR: set before the threads run */
+    for (size_t i = 1; i < n; i++)
+        started += pthread_create(&tid[started], NULL, fold_worker, &t) == 0;
+    fold_worker(&t);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&t.lock);
+    if (t.st != FEAT_OK)
+        feat_error_copy(c->err, &t.err);
+    return t.st;
 }
 
 static feat_status eval_set(probe_ctx *c, const size_t *set, size_t n_set, feat_probe_eval *ev)
@@ -306,17 +368,12 @@ static feat_status eval_set(probe_ctx *c, const size_t *set, size_t n_set, feat_
     ev->n_blocks = n_set;
     for (size_t r = 0; r < c->rep->rows; r++)
         ev->pred[r] = -1;
-    fit_buf b;
-    feat_status st = fit_buf_alloc(c, set, n_set, &b);
-    if (st != FEAT_OK)
-        return st;
-    ev->cols = b.n_col;
+    for (size_t i = 0; i < n_set; i++)
+        ev->cols += c->blocks[set[i]].count;
+    feat_status st = run_folds(c, set, n_set, ev);
     double sum = 0.0, sq = 0.0;
-    for (uint32_t f = 0; st == FEAT_OK && f < k; f++) {
-        st = run_fold(c, &b, (int32_t)f, ev, &ev->fold_acc[f]);
+    for (uint32_t f = 0; st == FEAT_OK && f < k; f++) /* in fold order: the same sum whatever the threads */
         sum += ev->fold_acc[f];
-    }
-    fit_buf_free(&b);
     ev->mean = sum / k;
     for (uint32_t f = 0; st == FEAT_OK && f < k; f++)
         sq += (ev->fold_acc[f] - ev->mean) * (ev->fold_acc[f] - ev->mean);
