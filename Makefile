@@ -43,17 +43,18 @@ test-sanitize: setup $(SAN)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  meson test -C $(SAN) --suite unit --print-errorlogs --num-processes 2
 
-TSAN_TESTS := tests/unit/extract/test_extract_image tests/unit/extract/test_extract_text
+TSAN_TESTS := tests/unit/extract/test_extract_image tests/unit/extract/test_extract_text tests/unit/probe/test_probe
 
 $(TSAN)/build.ninja:
 	meson setup $(TSAN) -Dtorch=disabled -Db_sanitize=thread -Dbuildtype=debugoptimized
 
-# The extractors' threads (decode workers, batches side by side, cancellation, clones) under
-# ThreadSanitizer, on the test backend (docs/testing.md). Only those tests are built: seconds.
+# The extractors' threads (decode workers, batches side by side, cancellation, clones) on the
+# test backend (docs/testing.md) and the probe's fold threads, under ThreadSanitizer (suite
+# 'threads'). Only those tests are built: seconds.
 test-tsan: setup $(TSAN)/build.ninja
 	ninja -C $(TSAN) -j2 $(TSAN_TESTS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  meson test -C $(TSAN) --suite extract --no-rebuild --print-errorlogs --num-processes 2
+	  meson test -C $(TSAN) --suite threads --no-rebuild --print-errorlogs --num-processes 2
 
 # Every libFuzzer target for FUZZ_SECONDS each (issue-sized runs: FUZZ_SECONDS=600).
 FUZZ_SECONDS ?= 60
