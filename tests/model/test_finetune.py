@@ -35,6 +35,17 @@ SENTENCES = ["the cat sat on the mat", "a dog barked", "stocks fell sharply toda
 TEXT_LABELS = [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def torch_state():
+    """libfeat, loaded into this process, chooses the legacy TorchScript executor and ATen's
+    thread count process-wide; both go back to torch's own for the tests after these."""
+    threads = torch.get_num_threads()
+    yield
+    torch._C._jit_set_profiling_executor(True)
+    torch._C._jit_set_profiling_mode(True)
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def eff(models):
     return models["efficientnet-lite0"]
