@@ -15,7 +15,7 @@ apt_packages=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev libutf8proc-dev
   python3 python3-venv python3-pip python3-torch python3-torchvision python3-pil python3-numpy
   mate-backgrounds python3-skimage fortunes fortunes-de
-  clang libclang-rt-14-dev valgrind
+  clang libclang-rt-14-dev clang-format valgrind
   liblinear-dev
 )
 

@@ -23,8 +23,7 @@ feat_status feat_ensemble_add(feat_ensemble *e, void *ex, int loaded, size_t dim
     if (!ex)
         return feat_error_set(&e->err, FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
     if (!loaded)
-        return feat_error_set(&e->err, FEAT_E_STATE, "member %zu has no model loaded: load it before adding it",
-                              e->n);
+        return feat_error_set(&e->err, FEAT_E_STATE, "member %zu has no model loaded: load it before adding it", e->n);
     if (e->n == FEAT_ENSEMBLE_MAX)
         return feat_error_set(&e->err, FEAT_E_LIMIT, "an ensemble has at most %d members", FEAT_ENSEMBLE_MAX);
     feat_ensemble_member *m = &e->m[e->n];

@@ -11,11 +11,11 @@
 
 #include <stddef.h>
 
-#define FEAT_ENSEMBLE_MAX 64        /* members */
-#define FEAT_ENSEMBLE_NAME_MAX 256  /* bytes of a member's name kept for messages */
+#define FEAT_ENSEMBLE_MAX 64       /* members */
+#define FEAT_ENSEMBLE_NAME_MAX 256 /* bytes of a member's name kept for messages */
 
 typedef struct feat_ensemble_member {
-    void *ex;     /* borrowed extractor */
+    void *ex; /* borrowed extractor */
     char name[FEAT_ENSEMBLE_NAME_MAX];
     size_t first; /* its first column in the ensemble's row */
     size_t dim;

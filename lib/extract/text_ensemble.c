@@ -54,17 +54,17 @@ static feat_status run(feat_text_ensemble *ens, const char *const *a, const size
     return call.r ? feat_ensemble_finish(&call, st, out) : st;
 }
 
-feat_status feat_text_ensemble_extract(feat_text_ensemble *ens, const char *const *texts, const size_t *lens,
-                                       size_t n, feat_result **out)
+feat_status feat_text_ensemble_extract(feat_text_ensemble *ens, const char *const *texts, const size_t *lens, size_t n,
+                                       feat_result **out)
 {
     if (!ens)
         return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "ensemble is NULL");
     return run(ens, texts, lens, NULL, NULL, n, out);
 }
 
-feat_status feat_text_ensemble_extract_pairs(feat_text_ensemble *ens, const char *const *texts_a,
-                                             const size_t *lens_a, const char *const *texts_b,
-                                             const size_t *lens_b, size_t n, feat_result **out)
+feat_status feat_text_ensemble_extract_pairs(feat_text_ensemble *ens, const char *const *texts_a, const size_t *lens_a,
+                                             const char *const *texts_b, const size_t *lens_b, size_t n,
+                                             feat_result **out)
 {
     if (!ens)
         return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "ensemble is NULL");

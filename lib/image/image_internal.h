@@ -23,12 +23,12 @@ FEAT_BEGIN_DECLS
 /* A resolved preprocessing configuration: every default filled in, normalization folded into
  * per-channel lookup tables. Plain data; copy it freely. */
 typedef struct feat_preprocess {
-    feat_image_preset preset;     /* TORCHVISION or KERAS_VGG16, never DEFAULT */
-    uint32_t resize;              /* TORCHVISION: shorter side after resize; KERAS: 0 */
-    uint32_t crop_w, crop_h;      /* output tensor is 3 x crop_h x crop_w */
-    feat_interpolation interp;    /* never DEFAULT */
-    int bgr;                      /* 1: output channel 0 is blue (KERAS_VGG16) */
-    float mean[3], std[3];        /* in output channel order; std is 1 for KERAS_VGG16 */
+    feat_image_preset preset;  /* TORCHVISION or KERAS_VGG16, never DEFAULT */
+    uint32_t resize;           /* TORCHVISION: shorter side after resize; KERAS: 0 */
+    uint32_t crop_w, crop_h;   /* output tensor is 3 x crop_h x crop_w */
+    feat_interpolation interp; /* never DEFAULT */
+    int bgr;                   /* 1: output channel 0 is blue (KERAS_VGG16) */
+    float mean[3], std[3];     /* in output channel order; std is 1 for KERAS_VGG16 */
     /* lut[c][v]: value of output channel c for an 8-bit sample v of that channel, computed in
      * float32 in the order torch / numpy use, so the tensor is bit-identical. */
     float lut[3][256];
@@ -71,8 +71,8 @@ void feat_image_scratch_trim(feat_image_scratch *s);
  *   FEAT_E_NOMEM        an allocation failed
  * @p scratch may be NULL (buffers are then allocated and freed within the call). On error
  * @p dst may have been partly written. */
-feat_status feat_image_preprocess_bytes_s(const feat_preprocess *pp, feat_image_scratch *scratch,
-                                          const uint8_t *data, size_t n, float *dst, feat_error *err);
+feat_status feat_image_preprocess_bytes_s(const feat_preprocess *pp, feat_image_scratch *scratch, const uint8_t *data,
+                                          size_t n, float *dst, feat_error *err);
 /* feat_image_preprocess_bytes_s() without a scratch. */
 feat_status feat_image_preprocess_bytes(const feat_preprocess *pp, const uint8_t *data, size_t n, float *dst,
                                         feat_error *err);
@@ -80,9 +80,8 @@ feat_status feat_image_preprocess_bytes(const feat_preprocess *pp, const uint8_t
 /* Preprocesses packed 8-bit RGB pixels (row stride in bytes, 0 = 3 * w) as if they were a
  * decoded RGB image (EXIF and decode mode do not apply). Same errors as above, plus
  * FEAT_E_INVALID_ARGUMENT for NULL pixels, a zero side or a stride below 3 * w. */
-feat_status feat_image_preprocess_rgb8_s(const feat_preprocess *pp, feat_image_scratch *scratch,
-                                         const uint8_t *rgb, uint32_t w, uint32_t h, size_t stride, float *dst,
-                                         feat_error *err);
+feat_status feat_image_preprocess_rgb8_s(const feat_preprocess *pp, feat_image_scratch *scratch, const uint8_t *rgb,
+                                         uint32_t w, uint32_t h, size_t stride, float *dst, feat_error *err);
 /* feat_image_preprocess_rgb8_s() without a scratch. */
 feat_status feat_image_preprocess_rgb8(const feat_preprocess *pp, const uint8_t *rgb, uint32_t w, uint32_t h,
                                        size_t stride, float *dst, feat_error *err);

@@ -38,8 +38,9 @@ feat_status feat_preprocess_resolve(const feat_image_options *opts, feat_image_p
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "unknown preprocessing preset %d", (int)preset);
     out->preset = preset;
     if (preset == FEAT_PRESET_TORCHVISION) {
-        out->resize = opts->resize ? opts->resize : model_default_resize ? model_default_resize
-                                                                          : FEAT_IMAGE_DEFAULT_RESIZE;
+        out->resize = opts->resize           ? opts->resize
+                      : model_default_resize ? model_default_resize
+                                             : FEAT_IMAGE_DEFAULT_RESIZE;
         if (out->resize > FEAT_IMAGE_MAX_TARGET)
             return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "resize %u out of range 1..%u", out->resize,
                                   FEAT_IMAGE_MAX_TARGET);
@@ -63,8 +64,8 @@ feat_status feat_preprocess_resolve(const feat_image_options *opts, feat_image_p
             out->mean[c] = opts->mean_set ? opts->mean[c] : TV_MEAN[c];
             out->std[c] = opts->std_set ? opts->std[c] : TV_STD[c];
             if (!(out->std[c] != 0.0f) || !isfinite(out->std[c]) || !isfinite(out->mean[c]))
-                return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "mean/std channel %d: mean %g std %g not usable",
-                                      c, (double)out->mean[c], (double)out->std[c]);
+                return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "mean/std channel %d: mean %g std %g not usable", c,
+                                      (double)out->mean[c], (double)out->std[c]);
             /* torch: x.to(float32).div(255) then Normalize: sub_(mean).div_(std), each a
              * correctly rounded float32 operation. */
             for (int v = 0; v < 256; v++) {
@@ -90,10 +91,7 @@ feat_status feat_preprocess_resolve(const feat_image_options *opts, feat_image_p
     return FEAT_OK;
 }
 
-size_t feat_preprocess_tensor_count(const feat_preprocess *pp)
-{
-    return pp ? (size_t)3 * pp->crop_w * pp->crop_h : 0;
-}
+size_t feat_preprocess_tensor_count(const feat_preprocess *pp) { return pp ? (size_t)3 * pp->crop_w * pp->crop_h : 0; }
 
 feat_image_scratch *feat_image_scratch_new(void) { return calloc(1, sizeof(feat_image_scratch)); }
 
@@ -130,14 +128,38 @@ feat_status feat_img_orient(const feat_img *src, int orientation, feat_buf *buf,
         for (uint32_t x = 0; x < ow; x++) {
             uint32_t sx, sy; /* Pillow's Image.transpose mapping, output (x, y) <- input (sx, sy) */
             switch (orientation) {
-            case 2: sx = W - 1 - x; sy = y; break;         /* FLIP_LEFT_RIGHT */
-            case 3: sx = W - 1 - x; sy = H - 1 - y; break; /* ROTATE_180 */
-            case 4: sx = x; sy = H - 1 - y; break;         /* FLIP_TOP_BOTTOM */
-            case 5: sx = y; sy = x; break;                 /* TRANSPOSE */
-            case 6: sx = y; sy = H - 1 - x; break;         /* ROTATE_270 */
-            case 7: sx = W - 1 - y; sy = H - 1 - x; break; /* TRANSVERSE */
-            case 8: sx = W - 1 - y; sy = x; break;         /* ROTATE_90 */
-            default: sx = x; sy = y; break;
+            case 2:
+                sx = W - 1 - x;
+                sy = y;
+                break; /* FLIP_LEFT_RIGHT */
+            case 3:
+                sx = W - 1 - x;
+                sy = H - 1 - y;
+                break; /* ROTATE_180 */
+            case 4:
+                sx = x;
+                sy = H - 1 - y;
+                break; /* FLIP_TOP_BOTTOM */
+            case 5:
+                sx = y;
+                sy = x;
+                break; /* TRANSPOSE */
+            case 6:
+                sx = y;
+                sy = H - 1 - x;
+                break; /* ROTATE_270 */
+            case 7:
+                sx = W - 1 - y;
+                sy = H - 1 - x;
+                break; /* TRANSVERSE */
+            case 8:
+                sx = W - 1 - y;
+                sy = x;
+                break; /* ROTATE_90 */
+            default:
+                sx = x;
+                sy = y;
+                break;
             }
             memcpy(o + (size_t)x * ch, src->px + (size_t)sy * src->stride + (size_t)sx * ch, (size_t)ch);
         }
@@ -178,9 +200,10 @@ static feat_status plan(const feat_preprocess *pp, uint32_t w, uint32_t h, uint3
     uint64_t shortside = w <= h ? w : h, longside = w <= h ? h : w;
     double q = (double)(S * longside) / (double)shortside;
     if (q >= (double)INT32_MAX)
-        return feat_error_set(err, FEAT_E_LIMIT,
-                              "image %ux%u is too elongated: resizing its shorter side to %u gives a side of %.0f pixels",
-                              w, h, pp->resize, q);
+        return feat_error_set(
+            err, FEAT_E_LIMIT,
+            "image %ux%u is too elongated: resizing its shorter side to %u gives a side of %.0f pixels", w, h,
+            pp->resize, q);
     uint32_t new_long = (uint32_t)q;
     *rw = w <= h ? (uint32_t)S : new_long;
     *rh = w <= h ? new_long : (uint32_t)S;
@@ -289,8 +312,8 @@ feat_status feat_image_decode_s(const feat_preprocess *pp, feat_image_scratch *s
     return FEAT_OK;
 }
 
-feat_status feat_image_preprocess_decoded(const feat_preprocess *pp, feat_image_scratch *s,
-                                          const feat_image_decoded *d, float *dst, feat_error *err)
+feat_status feat_image_preprocess_decoded(const feat_preprocess *pp, feat_image_scratch *s, const feat_image_decoded *d,
+                                          float *dst, feat_error *err)
 {
     if (!pp || !s || !d || !dst)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "preprocess: NULL argument");
@@ -306,8 +329,8 @@ static feat_status run_bytes(const feat_preprocess *pp, feat_image_scratch *s, c
     return st ? st : feat_image_preprocess_decoded(pp, s, &d, dst, err);
 }
 
-feat_status feat_image_preprocess_bytes_s(const feat_preprocess *pp, feat_image_scratch *scratch,
-                                          const uint8_t *data, size_t n, float *dst, feat_error *err)
+feat_status feat_image_preprocess_bytes_s(const feat_preprocess *pp, feat_image_scratch *scratch, const uint8_t *data,
+                                          size_t n, float *dst, feat_error *err)
 {
     if (!pp || !dst)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "preprocess: %s is NULL", !pp ? "config" : "dst");
@@ -327,13 +350,14 @@ feat_status feat_image_preprocess_bytes(const feat_preprocess *pp, const uint8_t
     return feat_image_preprocess_bytes_s(pp, NULL, data, n, dst, err);
 }
 
-feat_status feat_image_preprocess_rgb8_s(const feat_preprocess *pp, feat_image_scratch *scratch,
-                                         const uint8_t *rgb, uint32_t w, uint32_t h, size_t stride, float *dst,
-                                         feat_error *err)
+feat_status feat_image_preprocess_rgb8_s(const feat_preprocess *pp, feat_image_scratch *scratch, const uint8_t *rgb,
+                                         uint32_t w, uint32_t h, size_t stride, float *dst, feat_error *err)
 {
     if (!pp || !dst || !rgb)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "preprocess: %s is NULL",
-                              !pp ? "config" : !dst ? "dst" : "pixels");
+                              !pp    ? "config"
+                              : !dst ? "dst"
+                                     : "pixels");
     if (w == 0 || h == 0)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "preprocess: empty image %ux%u", w, h);
     if (stride == 0)
@@ -391,8 +415,10 @@ feat_status feat_image_read_file(const char *path, feat_image_scratch *scratch, 
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return feat_error_set(err, FEAT_E_IO, "%s: not a regular file (a FIFO, socket or device); pass its bytes "
-                              "with feat_image_extractor_extract_encoded instead", path);
+        return feat_error_set(err, FEAT_E_IO,
+                              "%s: not a regular file (a FIFO, socket or device); pass its bytes "
+                              "with feat_image_extractor_extract_encoded instead",
+                              path);
     }
     /* Back to blocking reads for the regular file. */
     int flags = fcntl(fd, F_GETFL);
@@ -456,7 +482,9 @@ feat_status feat_image_preprocess_path(const feat_preprocess *pp, feat_image_scr
 {
     if (!pp || !dst || !path)
         return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "preprocess: %s is NULL",
-                              !pp ? "config" : !dst ? "dst" : "path");
+                              !pp    ? "config"
+                              : !dst ? "dst"
+                                     : "path");
     feat_image_scratch local = {0};
     feat_image_scratch *s = scratch ? scratch : &local;
     uint8_t *data;

@@ -249,7 +249,8 @@ feat_status feat_probe_columns_read(const char *path, size_t cols, feat_probe_bl
         st = feat_error_set(err, FEAT_E_NOMEM, "column map '%s': out of memory", path);
     p = buf;
     line = next_line(&p, buf + len);
-    if (st == FEAT_OK && (!line || (strcmp(line, "tap\tfirst\tcount") != 0 && strncmp(line, "tap\tfirst\tcount\t", 16) != 0)))
+    if (st == FEAT_OK &&
+        (!line || (strcmp(line, "tap\tfirst\tcount") != 0 && strncmp(line, "tap\tfirst\tcount\t", 16) != 0)))
         st =
             feat_error_set(err, FEAT_E_DECODE, "column map '%s': the first line must be tap<TAB>first<TAB>count", path);
     for (size_t lineno = 2; st == FEAT_OK && (line = next_line(&p, buf + len)); lineno++) {

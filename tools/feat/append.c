@@ -80,8 +80,7 @@ static int data_line(reading *r, char *line, size_t lineno, size_t nf, char **fi
 {
     size_t got = split(line, fields, nf);
     if (got != nf) {
-        fprintf(stderr, "feat: %s line %zu: %zu fields, the header has %zu (a ragged row)\n", r->path, lineno, got,
-                nf);
+        fprintf(stderr, "feat: %s line %zu: %zu fields, the header has %zu (a ragged row)\n", r->path, lineno, got, nf);
         return -1;
     }
     char canon[32];
@@ -282,8 +281,7 @@ int cli_append_columns(const cli_append *a, cli_columns *m)
     return 0;
 }
 
-void cli_append_rows(const cli_append *a, const feat_result *r, size_t first, size_t n, size_t model_dim,
-                     float *out)
+void cli_append_rows(const cli_append *a, const feat_result *r, size_t first, size_t n, size_t model_dim, float *out)
 {
     size_t dim = model_dim + a->dim;
     for (size_t k = 0; k < n; k++) {

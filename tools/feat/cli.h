@@ -162,8 +162,8 @@ typedef struct cli_model {
 
 /* The settings of the shared options, and the options object they fill. */
 struct cli_common {
-    const cli_options_type *type; /* NULL: the subcommand has no options object */
-    void *opts;                   /* the options object of the last --model (models[n_models - 1]) */
+    const cli_options_type *type;       /* NULL: the subcommand has no options object */
+    void *opts;                         /* the options object of the last --model (models[n_models - 1]) */
     const char *model, *output, *vocab; /* model, vocab: the last --model's */
     cli_model models[CLI_MAX_MODELS];
     size_t n_models; /* 1 with an options object (its path NULL until --model), else 0 */
@@ -262,7 +262,7 @@ void out_suspend(out_writer *w);
  * One block per tap of each model (one for all taps under mean fusion) and one per --append
  * table, in column order. */
 typedef struct cli_block {
-    char *tap;     /* "path:pool" (mean fusion: the taps joined by ','); append: the table's path */
+    char *tap; /* "path:pool" (mean fusion: the taps joined by ','); append: the table's path */
     size_t first, count;
     int appended;  /* 0: a model's tap, 1: an --append table */
     char *model;   /* the model path as given; NULL for append */
@@ -308,8 +308,7 @@ size_t cli_append_dim(const cli_append *a);
 int cli_append_columns(const cli_append *a, cli_columns *m);
 /* Rows of inputs first .. first + n - 1: r's row (model_dim floats) then the appended values,
  * into out (n x (model_dim + cli_append_dim) floats); a failed item's row is all NaN. */
-void cli_append_rows(const cli_append *a, const feat_result *r, size_t first, size_t n, size_t model_dim,
-                     float *out);
+void cli_append_rows(const cli_append *a, const feat_result *r, size_t first, size_t n, size_t model_dim, float *out);
 void cli_append_free(cli_append *a);
 
 /* Progress line on stderr at most every few seconds (only when stderr is a terminal or

@@ -72,8 +72,8 @@ static feat_result *extract(void *ctx, size_t first, size_t n)
     if (j->ens ? feat_image_ensemble_extract_files(j->ens, paths, n, &r) == FEAT_OK
                : feat_image_extractor_extract_files(j->ex[0], paths, n, &r) == FEAT_OK)
         return r;
-    fprintf(stderr, "feat: %s\n", j->ens ? feat_image_ensemble_last_error(j->ens)
-                                          : feat_image_extractor_last_error(j->ex[0]));
+    fprintf(stderr, "feat: %s\n",
+            j->ens ? feat_image_ensemble_last_error(j->ens) : feat_image_extractor_last_error(j->ex[0]));
     return NULL;
 }
 
@@ -105,8 +105,7 @@ static int run(char **inputs, int n, cli_common *c, void *unused)
     image_job j = {0};
     int rc = 1;
     if (!cli_start(c) && !list_inputs(inputs, n, c, &j.files) &&
-        !(c->n_append && !(j.append = cli_append_load(c->append, c->n_append, "path", j.files.v,
-                                                         j.files.n))) &&
+        !(c->n_append && !(j.append = cli_append_load(c->append, c->n_append, "path", j.files.v, j.files.n))) &&
         !load_models(&j, c)) {
         cli_job job = {"image", "images", 0, j.files.v, j.files.n, j.columns.dim, extract, &j, &j.columns, j.append};
         rc = cli_run(&job, c);

@@ -310,8 +310,8 @@ static int parse(const cli_command *cmd, int argc, char **argv, cli_common *c, v
 
 int cli_main(const cli_command *cmd, int argc, char **argv, void *ctx)
 {
-    cli_common c = {.type = cmd->type, .shard_n = 1, .part_size = cmd->part_size, .threads = -1,
-                    .ensemble = cmd->ensemble};
+    cli_common c = {
+        .type = cmd->type, .shard_n = 1, .part_size = cmd->part_size, .threads = -1, .ensemble = cmd->ensemble};
     if (c.type && c.type->create(&c.opts) != FEAT_OK) {
         fprintf(stderr, "feat: %s\n", feat_last_error());
         return 1;

@@ -42,8 +42,8 @@ static void write_png(const char *name, int w, int h, int seed)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w * 3; x++)
             px[(size_t)y * w * 3 + x] = (unsigned char)((x * (seed + 3) + y * (11 - seed) + seed * 37) & 255);
-    png_image img = {.version = PNG_IMAGE_VERSION, .width = (png_uint_32)w, .height = (png_uint_32)h,
-                     .format = PNG_FORMAT_RGB};
+    png_image img = {
+        .version = PNG_IMAGE_VERSION, .width = (png_uint_32)w, .height = (png_uint_32)h, .format = PNG_FORMAT_RGB};
     png_alloc_size_t n = 0;
     if (!png_image_write_to_memory(&img, NULL, &n, 0, px, 0, NULL)) {
         fprintf(stderr, "cannot encode %s: %s\n", name, img.message);
