@@ -388,13 +388,10 @@ feat_status feat_image_preprocess_rgb8(const feat_preprocess *pp, const uint8_t 
  * limit needs more). */
 #define FEAT_IMAGE_MAX_FILE ((size_t)2 << 30)
 
-feat_status feat_image_read_file(const char *path, feat_image_scratch *scratch, uint8_t **data, size_t *n,
-                                 feat_error *err)
+/* Opens path for reading into *fd_out: a regular file within the size limit, in blocking
+ * mode; *size gets its size. */
+static feat_status open_image_file(const char *path, int *fd_out, size_t *size, feat_error *err)
 {
-    if (!path || !data || !n)
-        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "read file: %s is NULL", !path ? "path" : "output");
-    *data = NULL;
-    *n = 0;
     /* O_NONBLOCK: opening a FIFO without a writer would otherwise block forever (a hostile
      * directory can hold one); non-regular files are refused below. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -404,73 +401,80 @@ feat_status feat_image_read_file(const char *path, feat_image_scratch *scratch, 
                               path, strerror(e));
     }
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return feat_error_set(err, FEAT_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    feat_status st = FEAT_OK;
+    if (fstat(fd, &sb) != 0)
+        st = feat_error_set(err, FEAT_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (S_ISDIR(sb.st_mode))
+        st = feat_error_set(err, FEAT_E_IO, "%s: is a directory, not an image file", path);
+    else if (!S_ISREG(sb.st_mode))
+        st = feat_error_set(err, FEAT_E_IO,
+                            "%s: not a regular file (a FIFO, socket or device); pass its bytes "
+                            "with feat_image_extractor_extract_encoded instead",
+                            path);
+    else if ((uint64_t)sb.st_size > FEAT_IMAGE_MAX_FILE)
+        st = feat_error_set(err, FEAT_E_LIMIT, "%s: file of %lld bytes is above the %zu-byte limit", path,
+                            (long long)sb.st_size, FEAT_IMAGE_MAX_FILE);
+    else {
+        /* Back to blocking reads for the regular file. */
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        *size = (size_t)sb.st_size;
+        *fd_out = fd;
+        return FEAT_OK;
     }
-    if (S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return feat_error_set(err, FEAT_E_IO, "%s: is a directory, not an image file", path);
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return feat_error_set(err, FEAT_E_IO,
-                              "%s: not a regular file (a FIFO, socket or device); pass its bytes "
-                              "with feat_image_extractor_extract_encoded instead",
-                              path);
-    }
-    /* Back to blocking reads for the regular file. */
-    int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0)
-        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    if ((uint64_t)sb.st_size > FEAT_IMAGE_MAX_FILE) {
-        close(fd);
-        return feat_error_set(err, FEAT_E_LIMIT, "%s: file of %lld bytes is above the %zu-byte limit", path,
-                              (long long)sb.st_size, FEAT_IMAGE_MAX_FILE);
-    }
-    feat_buf local = {0};
-    feat_buf *b = scratch ? &scratch->file : &local;
-    /* The file's size (+1 to see EOF in one read); the buffer still grows if the file does. */
-    size_t cap = (size_t)sb.st_size + 1;
-    size_t len = 0;
-    if (feat_buf_reserve(b, cap)) {
-        close(fd);
-        return feat_error_set(err, FEAT_E_NOMEM, "%s: out of memory for %zu bytes", path, cap);
-    }
+    close(fd);
+    return st;
+}
+
+/* Reads fd to its end into b (which grows if the file does), *len bytes. */
+static feat_status read_all(int fd, const char *path, feat_buf *b, size_t *len, feat_error *err)
+{
     for (;;) {
-        if (len == b->cap) {
-            if (len >= FEAT_IMAGE_MAX_FILE) {
-                close(fd);
-                feat_buf_free(&local);
+        if (*len == b->cap) {
+            if (*len >= FEAT_IMAGE_MAX_FILE)
                 return feat_error_set(err, FEAT_E_LIMIT, "%s: more than %zu bytes", path, FEAT_IMAGE_MAX_FILE);
-            }
             uint8_t *p = realloc(b->p, b->cap * 2);
-            if (!p) {
-                close(fd);
-                feat_buf_free(&local);
+            if (!p)
                 return feat_error_set(err, FEAT_E_NOMEM, "%s: out of memory reading", path);
-            }
             b->p = p;
             b->cap *= 2;
         }
-        ssize_t r = read(fd, b->p + len, b->cap - len);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            feat_buf_free(&local);
-            return feat_error_set(err, FEAT_E_IO, "%s: read error: %s", path, strerror(e));
-        }
+        ssize_t r = read(fd, b->p + *len, b->cap - *len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return feat_error_set(err, FEAT_E_IO, "%s: read error: %s", path, strerror(errno));
         if (r == 0)
-            break;
-        len += (size_t)r;
+            return FEAT_OK;
+        *len += (size_t)r;
     }
+}
+
+feat_status feat_image_read_file(const char *path, feat_image_scratch *scratch, uint8_t **data, size_t *n,
+                                 feat_error *err)
+{
+    if (!path || !data || !n)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "read file: %s is NULL", !path ? "path" : "output");
+    *data = NULL;
+    *n = 0;
+    size_t size = 0, len = 0;
+    int fd = -1;
+    feat_status st = open_image_file(path, &fd, &size, err);
+    if (st != FEAT_OK)
+        return st;
+    feat_buf local = {0};
+    feat_buf *b = scratch ? &scratch->file : &local;
+    /* The file's size (+1 to see EOF in one read); the buffer still grows if the file does. */
+    st = feat_buf_reserve(b, size + 1)
+             ? feat_error_set(err, FEAT_E_NOMEM, "%s: out of memory for %zu bytes", path, size + 1)
+             : read_all(fd, path, b, &len, err);
     close(fd);
-    if (len == 0) {
+    if (st == FEAT_OK && len == 0)
+        st = feat_error_set(err, FEAT_E_DECODE, "%s: empty file", path);
+    if (st != FEAT_OK) {
         feat_buf_free(&local);
-        return feat_error_set(err, FEAT_E_DECODE, "%s: empty file", path);
+        return st;
     }
     *data = b->p;
     *n = len;

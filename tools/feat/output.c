@@ -267,6 +267,42 @@ int out_append(out_writer *w, const feat_result *r, const float *rows, char *con
     return 0;
 }
 
+/* Appends part `name` (its .npy rows to npy, its table rows to tsv), counting rows and failed
+ * rows; buf holds one row. Returns -1 when the part cannot be read. */
+static int append_part(out_writer *w, const char *name, feat_npy_writer *npy, FILE *tsv, float *buf, char **line,
+                       size_t *cap, size_t *n_rows, size_t *n_failed, feat_error *err)
+{
+    char path[8300];
+    snprintf(path, sizeof path, "%s/%s", w->parts_dir, name);
+    FILE *f = fopen(path, "rb");
+    size_t rows, cols;
+    int rc = 0;
+    if (!f || feat_npy_read_header(f, &rows, &cols, err) != FEAT_OK) {
+        rc = -1;
+    } else {
+        /* The header reader stops at the end of the header: the data follows. */
+        for (size_t k = 0; k < rows && rc == 0; k++)
+            if (fread(buf, sizeof(float), w->dim, f) != w->dim || feat_npy_append(npy, buf, 1, err) != FEAT_OK)
+                rc = -1;
+    }
+    if (f)
+        fclose(f);
+    snprintf(path + strlen(path) - 4, 16, ".rows.tsv");
+    f = fopen(path, "r");
+    if (!f || getline(line, cap, f) < 0)
+        rc = -1;
+    ssize_t len;
+    while (rc == 0 && (len = getline(line, cap, f)) > 0) {
+        fwrite(*line, 1, (size_t)len, tsv);
+        const char *status = strchr(*line, '\t');
+        (*n_rows)++;
+        *n_failed += !status || strncmp(status + 1, "ok\t", 3) != 0;
+    }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
 static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
 {
     *n_rows = *n_failed = 0;
@@ -288,35 +324,8 @@ static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
     float *buf = malloc((w->dim ? w->dim : 1) * sizeof *buf);
     char *line = NULL;
     size_t cap = 0;
-    for (size_t i = 0; i < parts.n && rc == 0 && buf; i++) {
-        char path[8300];
-        snprintf(path, sizeof path, "%s/%s", w->parts_dir, parts.v[i]);
-        FILE *f = fopen(path, "rb");
-        size_t rows, cols;
-        if (!f || feat_npy_read_header(f, &rows, &cols, &err) != FEAT_OK) {
-            rc = -1;
-        } else {
-            /* The header reader stops at the end of the header: the data follows. */
-            for (size_t k = 0; k < rows && rc == 0; k++)
-                if (fread(buf, sizeof(float), w->dim, f) != w->dim || feat_npy_append(npy, buf, 1, &err) != FEAT_OK)
-                    rc = -1;
-        }
-        if (f)
-            fclose(f);
-        snprintf(path + strlen(path) - 4, 16, ".rows.tsv");
-        f = fopen(path, "r");
-        if (!f || getline(&line, &cap, f) < 0)
-            rc = -1;
-        ssize_t len;
-        while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
-            fwrite(line, 1, (size_t)len, tsv);
-            const char *status = strchr(line, '\t');
-            (*n_rows)++;
-            *n_failed += !status || strncmp(status + 1, "ok\t", 3) != 0;
-        }
-        if (f)
-            fclose(f);
-    }
+    for (size_t i = 0; i < parts.n && rc == 0 && buf; i++)
+        rc = append_part(w, parts.v[i], npy, tsv, buf, &line, &cap, n_rows, n_failed, &err);
     free(line);
     free(buf);
     if (!buf)
