@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-SUBCOMMANDS = ["layers", "image", "text", "tokenize", "preprocess", "merge", "probe", "finetune", "version"]
+SUBCOMMANDS = ["layers", "image", "text", "tokenize", "preprocess", "merge", "probe", "finetune", "predict", "version"]
 WITH_OPTIONS = [c for c in SUBCOMMANDS if c != "version"]
 OPTION = re.compile(r"^  (?:-\w, |    )--(?P<name>[\w-]+)(?: (?P<arg>\S+))?(?P<gap> +|$)")
 
@@ -83,7 +83,7 @@ def test_image_and_text_help_share_the_shared_options(feat_cli, cmd):
     assert shared <= names
 
 
-SAMPLE = {"N": "8", "K": "5", "I/N": "0/1", "D": "cpu", "SPEC": "x:gap"}
+SAMPLE = {"N": "8", "K": "5", "PATHS": "layer4", "X": "0.001", "F": "0.2", "P": "0.1", "I/N": "0/1", "D": "cpu", "SPEC": "x:gap"}
 
 
 @pytest.mark.parametrize("cmd", WITH_OPTIONS)

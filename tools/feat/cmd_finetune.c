@@ -32,7 +32,7 @@ static const char *const caches[] = {"auto", "off", "on", NULL};
 static const cli_option options[] = {
     CLI_SHARED(CLI_MODEL, "TorchScript model to fine-tune"),
     CLI_VALUE("data", OPT_DATA, "DIR|TSV", "images: a folder with one subfolder per class; text: label<TAB>text lines"),
-    CLI_VALUE("train", OPT_TRAIN, "SPEC", "modules to train, in the tap grammar (default: the model's last block)"),
+    CLI_VALUE("train", OPT_TRAIN, "PATHS", "modules to train, in the tap grammar (default: the model's last block)"),
     CLI_VALUE("head-tap", OPT_HEAD, "TAP", "the head's input, path:pool (default: the model's last default tap)"),
     CLI_VALUE("epochs", OPT_EPOCHS, "N", "passes over the training items (default 3)"),
     CLI_VALUE("batch-size", OPT_BATCH, "N", "items per step (default 16)"),
@@ -244,13 +244,14 @@ static int run(char **operands, int n, cli_common *c, void *ctx)
 
 static const cli_command command = {
     .usage = "finetune --model M --data DIR|TSV [--train SPEC] [options] -o TUNED.pt",
-    .about = "Fine-tuning: trains the chosen modules of a model (default its last block) and a linear head\n"
-             "over one tap on a labelled task (AdamW, cross-entropy), with the data read as feat probe reads\n"
-             "it. Writes TUNED.pt with the tuned weights and the head, TUNED.json (the base model's side-car\n"
-             "with the run's record) and TUNED.classes.txt (class k on line k + 1). feat image / feat text\n"
-             "load TUNED.pt like any model. Inputs that fail are left out and named. Every epoch ends with\n"
-             "a checkpoint (TUNED.pt.ckpt): --resume after a kill ends with the same weights bit for bit\n"
-             "as a run that was not interrupted (docs/adapting.md).\n",
+    .about = "Fine-tuning: trains the chosen modules of a model (default its last block) and a\n"
+             "linear head over one tap on a labelled task (AdamW, cross-entropy), with the data read\n"
+             "as feat probe reads it. Writes TUNED.pt with the tuned weights and the head,\n"
+             "TUNED.json (the base model's side-car with the run's record) and TUNED.classes.txt\n"
+             "(class k on line k + 1). feat image / feat text load TUNED.pt like any model. Inputs\n"
+             "that fail are left out and named. Every epoch ends with a checkpoint (TUNED.pt.ckpt):\n"
+             "--resume after a kill ends with the same weights bit for bit as a run that was not\n"
+             "interrupted (docs/adapting.md).\n",
     .options = options,
     .operands = CLI_NO_OPERANDS,
     .own = ft_option,

@@ -232,12 +232,12 @@ static int run(char **operands, int n, cli_common *c, void *ctx)
 
 static const cli_command command = {
     .usage = "predict --model TUNED.pt [--top K] INPUTS...",
-    .about = "The classes a model written by feat finetune gives each input (image files and folders,\n"
-             "or for a text model text files, one input a line): one line per input, its name (the path,\n"
-             "or FILE:LINE), then the K most probable classes and their probabilities (tab-\n"
-             "separated; an input that fails gets 'error' and the message). The head's tap is extracted\n"
-             "as feat image / feat text extract it; the head is TUNED.head.npy, the class names\n"
-             "TUNED.classes.txt.\n",
+    .about = "The classes a model written by feat finetune gives each input (image files and\n"
+             "folders, or for a text model text files, one input a line): one line per input, its\n"
+             "name (the path, or FILE:LINE), then the K most probable classes and their\n"
+             "probabilities (tab-separated; an input that fails gets 'error' and the message). The\n"
+             "head's tap is extracted as feat image / feat text extract it; the head is\n"
+             "TUNED.head.npy, the class names TUNED.classes.txt.\n",
     .options = options,
     .operands = CLI_SOME_OPERANDS,
     .own = pred_option,
