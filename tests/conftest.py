@@ -74,3 +74,14 @@ def models(minilm_dir):
             return export_model(key, *recipes[key])
 
     return Models()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Makes each test's outcome visible to its fixtures (request.node.rep_call): the Spark
+    standalone cluster's fixture prints the cluster's logs after a failed test. It lives here,
+    not in a tests/spark conftest, because a second module named conftest would shadow this
+    one for the tests that import from it."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import reference
+from conftest import export_model
 from test_text_features import FORTUNES_DE, FORTUNES_EN, cosine, fortunes, run_text
 
 SPEC = "encoder.layer.-1:mean"
@@ -18,7 +19,6 @@ SPEC = "encoder.layer.-1:mean"
 
 @pytest.fixture(scope="module")
 def int8_model(minilm_dir):
-    from conftest import export_model
     return export_model("minilm-int8", "bert", "--hf", str(minilm_dir), "--quantize", "dynamic-int8")
 
 
