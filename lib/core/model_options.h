@@ -65,7 +65,8 @@ feat_status feat_option_set_string(char **slot, const char *value, const char *w
  * (plus its declaration in include/feat, its field, each binding and a test). */
 
 /* feat_<kind>_options_new/_free/_copy and the setters of the embedded feat_model_options
- * (taps, fusion, batch size, device, precision). */
+ * (taps, fusion, batch size, device, precision). The file that expands it includes
+ * taps/taps.h: the taps setter is feat_taps_set_spec, which this component cannot call. */
 #define FEAT_OPTIONS_DEFINE_COMMON(kind)                                                                               \
   _Static_assert(offsetof(feat_##kind##_options, model) == 0, "the model options must come first");                    \
   feat_status feat_##kind##_options_copy(const feat_##kind##_options *src, feat_##kind##_options **out)                \
