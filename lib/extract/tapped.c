@@ -24,12 +24,16 @@ feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const feat_
         return st;
     if (!spec || !spec[0]) {
         spec = t->info.default_taps;
-        if (!spec[0])
+        if (!spec[0] && t->info.has_sidecar)
             return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
                                   "no taps given and %s names no default_taps; pass a tap spec such as "
                                   "'features.30:flatten' (see 'feat layers %s')",
-                                  t->info.has_sidecar ? t->info.sidecar_path : "the model has no side-car that",
-                                  model_path);
+                                  t->info.sidecar_path, model_path);
+        if (!spec[0])
+            return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
+                                  "no taps given and %s has no side-car (its .json, docs/models.md) to name "
+                                  "default ones; pass a tap spec such as 'features.30:flatten' (see 'feat layers %s')",
+                                  model_path, model_path);
     }
     feat_tap_list parsed;
     if ((st = feat_taps_parse(spec, &parsed, err)) != FEAT_OK)

@@ -93,10 +93,14 @@ static feat_status configure(feat_extractor_core *c, const void *arg)
     if (o->max_length == 0)
         o->max_length = info->max_length;
     if (!vocab_path || !vocab_path[0]) {
-        if (!info->vocab_path[0])
+        if (!info->vocab_path[0] && info->has_sidecar)
             return feat_error_set(&c->err, FEAT_E_INVALID_ARGUMENT,
                                   "no vocabulary given and %s names none; pass the model's vocab.txt",
-                                  info->has_sidecar ? info->sidecar_path : "the model has no side-car that");
+                                  info->sidecar_path);
+        if (!info->vocab_path[0])
+            return feat_error_set(&c->err, FEAT_E_INVALID_ARGUMENT,
+                                  "no vocabulary given and the model has no side-car to name one; pass the "
+                                  "model's vocab.txt");
         vocab_path = info->vocab_path;
     }
     feat_status st = load_tokenizer(ex, vocab_path);

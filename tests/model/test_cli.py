@@ -60,6 +60,33 @@ def test_unknown_command(feat_cli):
     assert feat(feat_cli).returncode == 2
 
 
+@pytest.mark.parametrize("typo,meant", [("imgae", "image"), ("probee", "probe"), ("fintune", "finetune"),
+                                        ("layer", "layers")])
+def test_unknown_command_suggests_the_close_one(feat_cli, typo, meant):
+    r = feat(feat_cli, typo)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"feat: unknown command '{typo}'; did you mean '{meant}'?\n"
+
+
+@pytest.mark.parametrize("cmd,typo,meant", [
+    ("image", "--fusoin", "--fusion"),
+    ("image", "--tapz", "--taps"),
+    ("text", "--vocb", "--vocab"),
+    ("text", "--batchsize=3", "--batch-size"),
+    ("probe", "--flods", "--folds"),
+])
+def test_unknown_option_suggests_the_close_one(feat_cli, cmd, typo, meant):
+    r = feat(feat_cli, cmd, typo)
+    assert r.returncode == 2
+    assert f"unrecognized option '{typo}'" in r.stderr
+    assert f"feat {cmd}: did you mean '{meant}'? (see 'feat {cmd} --help')" in r.stderr, r.stderr
+
+
+def test_unknown_option_far_from_all_suggests_nothing(feat_cli):
+    r = feat(feat_cli, "image", "--frobnicate")
+    assert r.returncode == 2 and "did you mean" not in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("cmd", WITH_OPTIONS)
 def test_subcommand_help_is_aligned(feat_cli, cmd):
     r = feat(feat_cli, cmd, "--help")
@@ -126,6 +153,8 @@ def test_bad_choice_is_one_clear_line(feat_cli, cmd, option, valid):
     (["image", "--shard", "3/2"], "--shard expects I/N with 0 <= I < N, got '3/2'"),
     (["text", "--shard", "1"], "--shard expects I/N"),
     (["layers", "--size", "x"], "--size expects an integer in 0..4096"),
+    (["image", "--batch-size", "0"], "--batch-size expects an integer in 1..4096 (leave the option out"),
+    (["text", "--batch-size", "0"], "--batch-size expects an integer in 1..4096"),
 ])
 def test_bad_value_is_one_line(feat_cli, args, words):
     r = feat(feat_cli, *args)

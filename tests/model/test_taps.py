@@ -112,7 +112,7 @@ def run_error(model, spec, tmp_path, size=32):
 
 
 @pytest.mark.parametrize("spec,status,words", [
-    ("", "FEAT_E_INVALID_ARGUMENT", "default_taps"),  # no spec and... see below
+    ("", "FEAT_E_INVALID_ARGUMENT", "has no side-car (its .json"),  # no spec and... see below
     ("layer4:cls", "FEAT_E_INVALID_ARGUMENT", "token sequence"),
     ("avgpool:gap,fc:gmp", "FEAT_E_INVALID_ARGUMENT", "feature map"),
     ("layer1.0.relu", "FEAT_E_INVALID_ARGUMENT", "called 2 times"),

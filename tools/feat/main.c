@@ -2,6 +2,8 @@
 /* feat: the command-line face of libfeat. */
 #include "cli.h"
 
+#include "core/edit_distance.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +61,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
+    const char *names[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        names[i] = commands[i].name;
+    const char *near = feat_closest_name(cmd, names, N_COMMANDS);
+    if (near) {
+        fprintf(stderr, "feat: unknown command '%s'; did you mean '%s'?\n", cmd, near);
+        return 2;
+    }
     fprintf(stderr, "feat: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -2,6 +2,8 @@
 /* Option tables of the feat subcommands: parsing, help, and the options they share (cli.h). */
 #include "cli.h"
 
+#include "core/edit_distance.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -223,7 +225,13 @@ static int common_option(cli_common *c, const cli_option *opt, const char *val, 
     case CLI_PAIR: c->pair = 1; break;
     case CLI_TAPS: *st = c->type->taps(c->opts, val); break;
     case CLI_FUSION: *st = c->type->fusion(c->opts, (feat_fusion)cli_choice(opt, val)); break;
-    case CLI_BATCH_SIZE: *st = c->type->batch_size(c->opts, (uint32_t)cli_ulong(opt, val, 4096)); break;
+    case CLI_BATCH_SIZE: {
+        unsigned long n = cli_ulong(opt, val, 4096);
+        if (n == 0) /* the library reads 0 as "the default": on the command line, leave the option out */
+            bad_value(opt, "an integer in 1..4096 (leave the option out for the default)", val);
+        *st = c->type->batch_size(c->opts, (uint32_t)n);
+        break;
+    }
     case CLI_DEVICE: *st = c->type->device(c->opts, val); break;
     case CLI_PRECISION: *st = c->type->precision(c->opts, (feat_precision)cli_choice(opt, val)); break;
     case CLI_THREADS: c->threads = (long)cli_ulong(opt, val, 1024); break;
@@ -270,6 +278,23 @@ static feat_status handle(const cli_command *cmd, const cli_option *opt, const c
     abort(); /* a table row that nothing handles */
 }
 
+/* After getopt_long's complaint about arg: the long option arg was probably meant to be. */
+static void suggest_option(const cli_command *cmd, const cli_option *opts, size_t n, const char *arg)
+{
+    if (strncmp(arg, "--", 2) != 0)
+        return; /* a short option: one letter leaves nothing to guess from */
+    char word[64];
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+    const char *names[MAX_OPTIONS];
+    for (size_t i = 0; i < n; i++)
+        names[i] = opts[i].name;
+    const char *near = feat_closest_name(word, names, n);
+    const char *name = cmd->usage, *end = name + strcspn(name, " ");
+    if (near)
+        fprintf(stderr, "feat %.*s: did you mean '--%s'? (see 'feat %.*s --help')\n", (int)(end - name), name, near,
+                (int)(end - name), name);
+}
+
 /* Parses argv by cmd's table into c; returns PARSED with optind at the first operand, or
  * the exit status: 0 after --help, 2 after a usage error. */
 static int parse(const cli_command *cmd, int argc, char **argv, cli_common *c, void *ctx)
@@ -284,8 +309,10 @@ static int parse(const cli_command *cmd, int argc, char **argv, cli_common *c, v
     while ((key = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
         for (i = 0; i < n && opts[i].key != key; i++)
             ;
-        if (i == n)
+        if (i == n) {
+            suggest_option(cmd, opts, n, argv[optind - 1]);
             return 2; /* getopt_long has said what is wrong */
+        }
         if (key == CLI_HELP) {
             cli_help(cmd, stdout);
             return 0;
