@@ -300,6 +300,11 @@ func (h *handle) run(ctx context.Context, n int, dim func() int, cancel func(), 
 	if h.p == nil {
 		return nil, errClosed
 	}
+	return runLocked(ctx, n, dim, cancel, call)
+}
+
+// runLocked is run for a caller that holds the lock and has checked the handle.
+func runLocked(ctx context.Context, n int, dim func() int, cancel func(), call func(lo, hi int) (*C.feat_result, error)) (*Features, error) {
 	f := &Features{Dim: dim()}
 	for lo := 0; lo < n; lo += ChunkSize {
 		if err := ctx.Err(); err != nil {
@@ -435,9 +440,15 @@ func (ex *ImageExtractor) TapDims() []int {
 
 func (ex *ImageExtractor) dimLocked() int { return int(C.feat_image_extractor_dim(ex.ptr())) }
 
-// ExtractFiles gives one row per image file; files that cannot be read or decoded fail alone.
-func (ex *ImageExtractor) ExtractFiles(ctx context.Context, paths []string) (*Features, error) {
-	return ex.h.run(ctx, len(paths), ex.dimLocked, ex.Cancel, func(lo, hi int) (*C.feat_result, error) {
+// imageTarget is what an image extraction runs on: an extractor or an ensemble (the other nil).
+type imageTarget struct {
+	ex  *C.feat_image_extractor
+	ens *C.feat_image_ensemble
+}
+
+// filesCall makes the C call of one chunk of ExtractFiles.
+func (t imageTarget) filesCall(paths []string) func(lo, hi int) (*C.feat_result, error) {
+	return func(lo, hi int) (*C.feat_result, error) {
 		var a cArena
 		defer a.free()
 		arr := unsafe.Slice((**C.char)(a.array(hi-lo, int(unsafe.Sizeof(uintptr(0))))), hi-lo+1)
@@ -446,14 +457,14 @@ func (ex *ImageExtractor) ExtractFiles(ctx context.Context, paths []string) (*Fe
 		}
 		var r *C.feat_result
 		var msg *C.char
-		err := statusErr(C.go_image_files(ex.ptr(), &arr[0], C.size_t(hi-lo), &r, &msg), msg)
+		err := statusErr(C.go_image_files(t.ex, t.ens, &arr[0], C.size_t(hi-lo), &r, &msg), msg)
 		return r, err
-	})
+	}
 }
 
-// ExtractEncoded gives one row per encoded image (JPEG/PNG bytes); the bytes are copied.
-func (ex *ImageExtractor) ExtractEncoded(ctx context.Context, images [][]byte) (*Features, error) {
-	return ex.h.run(ctx, len(images), ex.dimLocked, ex.Cancel, func(lo, hi int) (*C.feat_result, error) {
+// encodedCall makes the C call of one chunk of ExtractEncoded.
+func (t imageTarget) encodedCall(images [][]byte) func(lo, hi int) (*C.feat_result, error) {
+	return func(lo, hi int) (*C.feat_result, error) {
 		var a cArena
 		defer a.free()
 		n := hi - lo
@@ -465,35 +476,14 @@ func (ex *ImageExtractor) ExtractEncoded(ctx context.Context, images [][]byte) (
 		}
 		var r *C.feat_result
 		var msg *C.char
-		err := statusErr(C.go_image_encoded(ex.ptr(), &ptrs[0], &sizes[0], C.size_t(n), &r, &msg), msg)
+		err := statusErr(C.go_image_encoded(t.ex, t.ens, &ptrs[0], &sizes[0], C.size_t(n), &r, &msg), msg)
 		return r, err
-	})
-}
-
-// RGB8 is one image of packed RGB pixels: Height rows of Stride bytes (0 = 3*Width).
-type RGB8 struct {
-	Pixels        []byte
-	Width, Height int
-	Stride        int
-}
-
-// ExtractRGB8 gives one row per in-memory RGB8 image; the pixels are copied.
-func (ex *ImageExtractor) ExtractRGB8(ctx context.Context, images []RGB8) (*Features, error) {
-	for i, im := range images {
-		stride := im.Stride
-		if stride == 0 {
-			stride = 3 * im.Width
-		}
-		need := 0
-		if im.Height > 0 {
-			need = stride*(im.Height-1) + 3*im.Width
-		}
-		if im.Width < 0 || im.Height < 0 || stride < 3*im.Width || len(im.Pixels) < need {
-			return nil, &Error{Status: StatusInvalidArgument,
-				Message: fmt.Sprintf("image %d: %d bytes do not hold %dx%d RGB8 pixels with row stride %d", i, len(im.Pixels), im.Width, im.Height, stride)}
-		}
 	}
-	return ex.h.run(ctx, len(images), ex.dimLocked, ex.Cancel, func(lo, hi int) (*C.feat_result, error) {
+}
+
+// rgb8Call makes the C call of one chunk of ExtractRGB8 (the images checked by checkRGB8).
+func (t imageTarget) rgb8Call(images []RGB8) func(lo, hi int) (*C.feat_result, error) {
+	return func(lo, hi int) (*C.feat_result, error) {
 		var a cArena
 		defer a.free()
 		n := hi - lo
@@ -507,7 +497,51 @@ func (ex *ImageExtractor) ExtractRGB8(ctx context.Context, images []RGB8) (*Feat
 		}
 		var r *C.feat_result
 		var msg *C.char
-		err := statusErr(C.go_image_rgb8(ex.ptr(), &px[0], &ws[0], &hs[0], &st[0], C.size_t(n), &r, &msg), msg)
+		err := statusErr(C.go_image_rgb8(t.ex, t.ens, &px[0], &ws[0], &hs[0], &st[0], C.size_t(n), &r, &msg), msg)
 		return r, err
-	})
+	}
+}
+
+// ExtractFiles gives one row per image file; files that cannot be read or decoded fail alone.
+func (ex *ImageExtractor) ExtractFiles(ctx context.Context, paths []string) (*Features, error) {
+	return ex.h.run(ctx, len(paths), ex.dimLocked, ex.Cancel, imageTarget{ex: ex.ptr()}.filesCall(paths))
+}
+
+// ExtractEncoded gives one row per encoded image (JPEG/PNG bytes); the bytes are copied.
+func (ex *ImageExtractor) ExtractEncoded(ctx context.Context, images [][]byte) (*Features, error) {
+	return ex.h.run(ctx, len(images), ex.dimLocked, ex.Cancel, imageTarget{ex: ex.ptr()}.encodedCall(images))
+}
+
+// RGB8 is one image of packed RGB pixels: Height rows of Stride bytes (0 = 3*Width).
+type RGB8 struct {
+	Pixels        []byte
+	Width, Height int
+	Stride        int
+}
+
+// checkRGB8 refuses, before any C call, images whose bytes do not hold their pixels.
+func checkRGB8(images []RGB8) error {
+	for i, im := range images {
+		stride := im.Stride
+		if stride == 0 {
+			stride = 3 * im.Width
+		}
+		need := 0
+		if im.Height > 0 {
+			need = stride*(im.Height-1) + 3*im.Width
+		}
+		if im.Width < 0 || im.Height < 0 || stride < 3*im.Width || len(im.Pixels) < need {
+			return &Error{Status: StatusInvalidArgument,
+				Message: fmt.Sprintf("image %d: %d bytes do not hold %dx%d RGB8 pixels with row stride %d", i, len(im.Pixels), im.Width, im.Height, stride)}
+		}
+	}
+	return nil
+}
+
+// ExtractRGB8 gives one row per in-memory RGB8 image; the pixels are copied.
+func (ex *ImageExtractor) ExtractRGB8(ctx context.Context, images []RGB8) (*Features, error) {
+	if err := checkRGB8(images); err != nil {
+		return nil, err
+	}
+	return ex.h.run(ctx, len(images), ex.dimLocked, ex.Cancel, imageTarget{ex: ex.ptr()}.rgb8Call(images))
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "helpers.h"
+#include "_cgo_export.h"
 
 
 // Copies the message of a failed call; NULL on success. The caller frees it.
@@ -95,24 +96,99 @@ feat_status go_image_clone(const feat_image_extractor *ex, feat_image_extractor 
 feat_status go_text_clone(const feat_text_extractor *ex, feat_text_extractor **out, char **msg) {
 	feat_status st = feat_text_extractor_clone(ex, out); *msg = feat_go_msg(st, feat_text_extractor_last_error(ex)); return st;
 }
-feat_status go_image_files(feat_image_extractor *ex, const char *const *p, size_t n, feat_result **out, char **msg) {
-	feat_status st = feat_image_extractor_extract_files(ex, p, n, out); *msg = feat_go_msg(st, feat_image_extractor_last_error(ex)); return st;
+feat_status go_image_files(feat_image_extractor *ex, feat_image_ensemble *ens, const char *const *p, size_t n,
+                           feat_result **out, char **msg) {
+	feat_status st;
+	if (ens) { st = feat_image_ensemble_extract_files(ens, p, n, out); *msg = feat_go_msg(st, feat_image_ensemble_last_error(ens)); }
+	else { st = feat_image_extractor_extract_files(ex, p, n, out); *msg = feat_go_msg(st, feat_image_extractor_last_error(ex)); }
+	return st;
 }
-feat_status go_image_encoded(feat_image_extractor *ex, const void *const *d, const size_t *s, size_t n,
-                                    feat_result **out, char **msg) {
-	feat_status st = feat_image_extractor_extract_encoded(ex, d, s, n, out); *msg = feat_go_msg(st, feat_image_extractor_last_error(ex)); return st;
+feat_status go_image_encoded(feat_image_extractor *ex, feat_image_ensemble *ens, const void *const *d,
+                             const size_t *s, size_t n, feat_result **out, char **msg) {
+	feat_status st;
+	if (ens) { st = feat_image_ensemble_extract_encoded(ens, d, s, n, out); *msg = feat_go_msg(st, feat_image_ensemble_last_error(ens)); }
+	else { st = feat_image_extractor_extract_encoded(ex, d, s, n, out); *msg = feat_go_msg(st, feat_image_extractor_last_error(ex)); }
+	return st;
 }
-feat_status go_image_rgb8(feat_image_extractor *ex, const uint8_t *const *px, const uint32_t *w, const uint32_t *h,
-                                 const size_t *strides, size_t n, feat_result **out, char **msg) {
-	feat_status st = feat_image_extractor_extract_rgb8(ex, px, w, h, strides, n, out); *msg = feat_go_msg(st, feat_image_extractor_last_error(ex)); return st;
+feat_status go_image_rgb8(feat_image_extractor *ex, feat_image_ensemble *ens, const uint8_t *const *px,
+                          const uint32_t *w, const uint32_t *h, const size_t *strides, size_t n, feat_result **out,
+                          char **msg) {
+	feat_status st;
+	if (ens) { st = feat_image_ensemble_extract_rgb8(ens, px, w, h, strides, n, out); *msg = feat_go_msg(st, feat_image_ensemble_last_error(ens)); }
+	else { st = feat_image_extractor_extract_rgb8(ex, px, w, h, strides, n, out); *msg = feat_go_msg(st, feat_image_extractor_last_error(ex)); }
+	return st;
 }
-feat_status go_text_extract(feat_text_extractor *ex, const char *const *t, const size_t *l, size_t n,
-                                   feat_result **out, char **msg) {
-	feat_status st = feat_text_extractor_extract(ex, t, l, n, out); *msg = feat_go_msg(st, feat_text_extractor_last_error(ex)); return st;
+feat_status go_text_extract(feat_text_extractor *ex, feat_text_ensemble *ens, const char *const *t, const size_t *l,
+                            size_t n, feat_result **out, char **msg) {
+	feat_status st;
+	if (ens) { st = feat_text_ensemble_extract(ens, t, l, n, out); *msg = feat_go_msg(st, feat_text_ensemble_last_error(ens)); }
+	else { st = feat_text_extractor_extract(ex, t, l, n, out); *msg = feat_go_msg(st, feat_text_extractor_last_error(ex)); }
+	return st;
 }
-feat_status go_text_pairs(feat_text_extractor *ex, const char *const *a, const size_t *la, const char *const *b,
-                                 const size_t *lb, size_t n, feat_result **out, char **msg) {
-	feat_status st = feat_text_extractor_extract_pairs(ex, a, la, b, lb, n, out); *msg = feat_go_msg(st, feat_text_extractor_last_error(ex)); return st;
+feat_status go_text_pairs(feat_text_extractor *ex, feat_text_ensemble *ens, const char *const *a, const size_t *la,
+                          const char *const *b, const size_t *lb, size_t n, feat_result **out, char **msg) {
+	feat_status st;
+	if (ens) { st = feat_text_ensemble_extract_pairs(ens, a, la, b, lb, n, out); *msg = feat_go_msg(st, feat_text_ensemble_last_error(ens)); }
+	else { st = feat_text_extractor_extract_pairs(ex, a, la, b, lb, n, out); *msg = feat_go_msg(st, feat_text_extractor_last_error(ex)); }
+	return st;
+}
+feat_status go_image_ensemble_new(feat_image_ensemble **out, char **msg) {
+	feat_status st = feat_image_ensemble_new(out); *msg = feat_go_msg(st, feat_last_error()); return st;
+}
+feat_status go_image_ensemble_add(feat_image_ensemble *e, feat_image_extractor *ex, const char *name, char **msg) {
+	feat_status st = feat_image_ensemble_add(e, ex, name); *msg = feat_go_msg(st, feat_image_ensemble_last_error(e)); return st;
+}
+feat_status go_text_ensemble_new(feat_text_ensemble **out, char **msg) {
+	feat_status st = feat_text_ensemble_new(out); *msg = feat_go_msg(st, feat_last_error()); return st;
+}
+feat_status go_text_ensemble_add(feat_text_ensemble *e, feat_text_extractor *ex, const char *name, char **msg) {
+	feat_status st = feat_text_ensemble_add(e, ex, name); *msg = feat_go_msg(st, feat_text_ensemble_last_error(e)); return st;
+}
+feat_status go_finetune_options_new(feat_finetune_options **o, char **msg) {
+	feat_status st = feat_finetune_options_new(o); *msg = feat_go_msg(st, feat_last_error()); return st;
+}
+// Setters: kind selects the setter, as in go_image_set.
+feat_status go_finetune_set(feat_finetune_options *o, int kind, uint64_t a, double x, const char *s, const float *w,
+                            size_t n, char **msg) {
+	feat_status st;
+	switch (kind) {
+	case 0: st = feat_finetune_options_set_train(o, s); break;
+	case 1: st = feat_finetune_options_set_head_tap(o, s); break;
+	case 2: st = feat_finetune_options_set_epochs(o, (uint32_t)a); break;
+	case 3: st = feat_finetune_options_set_batch_size(o, (uint32_t)a); break;
+	case 4: st = feat_finetune_options_set_learning_rate(o, x); break;
+	case 5: st = feat_finetune_options_set_schedule(o, (feat_lr_schedule)a); break;
+	case 6: st = feat_finetune_options_set_weight_decay(o, x); break;
+	case 7: st = feat_finetune_options_set_seed(o, a); break;
+	case 8: st = feat_finetune_options_set_validation_fraction(o, x); break;
+	case 9: st = feat_finetune_options_set_patience(o, (uint32_t)a); break;
+	case 10: st = feat_finetune_options_set_dropout(o, x); break;
+	case 11: st = feat_finetune_options_set_class_weights(o, w, n); break;
+	case 12: st = feat_finetune_options_set_cache(o, (feat_finetune_cache)a); break;
+	case 13: st = feat_finetune_options_set_cache_limit(o, a); break;
+	case 14: st = feat_finetune_options_set_checkpoint(o, s, (int)a); break;
+	default: st = FEAT_E_INVALID_ARGUMENT;
+	}
+	*msg = feat_go_msg(st, feat_last_error());
+	return st;
+}
+// The trampoline: a C function pointer for feat_finetune_progress that calls the exported Go
+// function (finetune.go) with the handle it was given as user data. It runs on the thread of
+// the run, inside the cgo call of go_finetune.
+static int go_progress_trampoline(void *user, uint32_t epoch, uint64_t step, double loss, double val_accuracy) {
+	return goFinetuneProgress((uintptr_t)user, epoch, step, loss, val_accuracy);
+}
+feat_status go_finetune_set_progress(feat_finetune_options *o, uintptr_t handle, char **msg) {
+	feat_status st = feat_finetune_options_set_progress(o, go_progress_trampoline, (void *)handle);
+	*msg = feat_go_msg(st, feat_last_error());
+	return st;
+}
+feat_status go_finetune(int text, const char *model, const char *const *in, const int32_t *labels, size_t n,
+                        const feat_finetune_options *o, const char *out, feat_finetune_report **rep, char **msg) {
+	feat_status st = text ? feat_finetune_texts(model, in, labels, n, o, out, rep)
+	                      : feat_finetune_images(model, in, labels, n, o, out, rep);
+	*msg = feat_go_msg(st, feat_last_error());
+	return st;
 }
 // Encode errors live in the calling thread's slot (several threads may encode at once):
 // they are read here, in the same C call.

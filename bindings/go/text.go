@@ -134,23 +134,41 @@ func (ex *TextExtractor) Extract(ctx context.Context, texts []string) (*Features
 
 // ExtractBytes is Extract for texts given as bytes.
 func (ex *TextExtractor) ExtractBytes(ctx context.Context, texts [][]byte) (*Features, error) {
-	return ex.h.run(ctx, len(texts), ex.dimLocked, ex.Cancel, func(lo, hi int) (*C.feat_result, error) {
-		var a cArena
-		defer a.free()
-		p, l := textArrays(&a, texts[lo:hi])
-		var r *C.feat_result
-		var msg *C.char
-		err := statusErr(C.go_text_extract(ex.ptr(), p, l, C.size_t(hi-lo), &r, &msg), msg)
-		return r, err
-	})
+	return ex.h.run(ctx, len(texts), ex.dimLocked, ex.Cancel, textTarget{ex: ex.ptr()}.textsCall(texts))
 }
 
 // ExtractPairs gives one row per sentence pair (a[i], b[i]).
 func (ex *TextExtractor) ExtractPairs(ctx context.Context, a, b []string) (*Features, error) {
 	if len(a) != len(b) {
-		return nil, &Error{Status: StatusInvalidArgument, Message: "ExtractPairs: a and b differ in length"}
+		return nil, errPairs
 	}
-	return ex.h.run(ctx, len(a), ex.dimLocked, ex.Cancel, func(lo, hi int) (*C.feat_result, error) {
+	return ex.h.run(ctx, len(a), ex.dimLocked, ex.Cancel, textTarget{ex: ex.ptr()}.pairsCall(a, b))
+}
+
+var errPairs = &Error{Status: StatusInvalidArgument, Message: "ExtractPairs: a and b differ in length"}
+
+// textTarget is what a text extraction runs on: an extractor or an ensemble (the other nil).
+type textTarget struct {
+	ex  *C.feat_text_extractor
+	ens *C.feat_text_ensemble
+}
+
+// textsCall makes the C call of one chunk of ExtractBytes.
+func (t textTarget) textsCall(texts [][]byte) func(lo, hi int) (*C.feat_result, error) {
+	return func(lo, hi int) (*C.feat_result, error) {
+		var a cArena
+		defer a.free()
+		p, l := textArrays(&a, texts[lo:hi])
+		var r *C.feat_result
+		var msg *C.char
+		err := statusErr(C.go_text_extract(t.ex, t.ens, p, l, C.size_t(hi-lo), &r, &msg), msg)
+		return r, err
+	}
+}
+
+// pairsCall makes the C call of one chunk of ExtractPairs.
+func (t textTarget) pairsCall(a, b []string) func(lo, hi int) (*C.feat_result, error) {
+	return func(lo, hi int) (*C.feat_result, error) {
 		var ar cArena
 		defer ar.free()
 		ba, bb := make([][]byte, hi-lo), make([][]byte, hi-lo)
@@ -161,9 +179,9 @@ func (ex *TextExtractor) ExtractPairs(ctx context.Context, a, b []string) (*Feat
 		pb, lb := textArrays(&ar, bb)
 		var r *C.feat_result
 		var msg *C.char
-		err := statusErr(C.go_text_pairs(ex.ptr(), pa, la, pb, lb, C.size_t(hi-lo), &r, &msg), msg)
+		err := statusErr(C.go_text_pairs(t.ex, t.ens, pa, la, pb, lb, C.size_t(hi-lo), &r, &msg), msg)
 		return r, err
-	})
+	}
 }
 
 // Tokenizer is a BERT WordPiece tokenizer. Once loaded it is read-only: any number of
