@@ -104,12 +104,14 @@ std::optional<std::vector<std::string>> module_path(Value *v, Value *self)
     return std::vector<std::string>(rev.rbegin(), rev.rend());
 }
 
-// forward, or forward1, forward2 ... (traced modules called several times).
+// forward, or forward1, forward2 ... (traced modules called several times), or forward__0,
+// forward__1 ... (the overloads of a scripted forward: torchvision's DenseNet layers).
 bool is_forward_name(const std::string &n)
 {
     if (n.rfind("forward", 0) != 0)
         return false;
-    return std::all_of(n.begin() + 7, n.end(), [](char c) { return c >= '0' && c <= '9'; });
+    size_t digits = n.rfind("forward__", 0) == 0 && n.size() > 9 ? 9 : 7;
+    return std::all_of(n.begin() + (long)digits, n.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool is_prefix(const std::vector<std::string> &p, const std::vector<std::string> &t)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "taps/taps.h"
 
+#include "core/edit_distance.h"
 #include "core/model_options.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,38 +194,71 @@ static int path_exists(const feat_module_list *m, const char *p)
     return 0;
 }
 
-/* Number of consecutive numeric children 0..n-1 of `parent` ("" = root). */
-static long count_indexed_children(const feat_module_list *m, const char *parent)
+/* The numbered children of a module: "parent.0" .. "parent.N-1" (Sequential, ModuleList), or
+ * children named STEM + number, numbered lo .. lo+N-1, all with one STEM (torchvision's
+ * "encoder_layer_0" .. "encoder_layer_11" in ViT, DenseNet's "denselayer1" .. "denselayer6").
+ * An index in a tap path is the number itself (encoder.layers.5 is encoder_layer_5,
+ * denseblock1.1 is denselayer1); a negative index counts from the last one. */
+typedef struct numbered {
+    char stem[FEAT_TAP_PATH_MAX];
+    long lo, n; /* n == 0: no numbered children */
+} numbered;
+
+/* The last segment of child if it is a direct child of parent ("" = root), else NULL. */
+static const char *child_name(const char *path, const char *parent)
 {
-    char buf[FEAT_TAP_PATH_MAX + 16];
-    long n = 0;
-    for (;;) {
-        int k = parent[0] ? snprintf(buf, sizeof buf, "%s.%ld", parent, n) : snprintf(buf, sizeof buf, "%ld", n);
-        if (k < 0 || (size_t)k >= sizeof buf || !path_exists(m, buf))
-            return n;
-        n++;
-    }
+    size_t pl = strlen(parent);
+    if (pl && (strncmp(path, parent, pl) != 0 || path[pl] != '.'))
+        return NULL;
+    const char *name = pl ? path + pl + 1 : path;
+    return *name && !strchr(name, '.') ? name : NULL;
 }
 
-/* Levenshtein distance, capped: paths are short. */
-static size_t edit_distance(const char *a, const char *b)
+static numbered numbered_children(const feat_module_list *m, const char *parent)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 255 || lb > 255)
-        return (size_t)-1;
-    size_t prev[256], cur[256];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    numbered r = {.lo = 0, .n = 0};
+    char buf[FEAT_TAP_PATH_MAX + 24];
+    for (;;) { /* "parent.0", "parent.1", ... */
+        int k = parent[0] ? snprintf(buf, sizeof buf, "%s.%ld", parent, r.n) : snprintf(buf, sizeof buf, "%ld", r.n);
+        if (k < 0 || (size_t)k >= sizeof buf || !path_exists(m, buf))
+            break;
+        r.n++;
     }
-    return prev[lb];
+    if (r.n)
+        return r;
+    long lo = LONG_MAX, hi = LONG_MIN, count = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *name = child_name(m->paths[i], parent);
+        if (!name)
+            continue;
+        size_t len = strlen(name), digits = 0;
+        while (digits < len && isdigit((unsigned char)name[len - 1 - digits]))
+            digits++;
+        if (!digits || digits == len || digits > 9 || (digits > 1 && name[len - digits] == '0'))
+            continue; /* not STEM + number */
+        size_t sl = len - digits;
+        if (count == 0) {
+            memcpy(r.stem, name, sl);
+            r.stem[sl] = '\0';
+        } else if (strlen(r.stem) != sl || strncmp(r.stem, name, sl) != 0) {
+            return (numbered){.n = 0}; /* several stems (conv0, norm0, denseblock1): no numbering */
+        }
+        long v = strtol(name + sl, NULL, 10);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        count++;
+    }
+    if (count == 0 || hi - lo + 1 != count)
+        return (numbered){.n = 0}; /* gaps: the numbers are names, not positions */
+    r.lo = lo;
+    r.n = count;
+    return r;
+}
+
+/* The segment naming number v (lo <= v < lo + n) among nb. */
+static void numbered_segment(const numbered *nb, long v, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%ld", nb->stem, v);
 }
 
 static feat_status not_found(const char *written, const char *resolved, const feat_module_list *m, feat_error *err)
@@ -232,7 +267,7 @@ static feat_status not_found(const char *written, const char *resolved, const fe
     size_t best[3] = {(size_t)-1, (size_t)-1, (size_t)-1};
     const char *who[3] = {NULL, NULL, NULL};
     for (size_t i = 0; i < m->n; i++) {
-        size_t d = edit_distance(resolved, m->paths[i]);
+        size_t d = feat_edit_distance(resolved, m->paths[i]);
         for (int k = 0; k < 3; k++)
             if (d < best[k]) {
                 for (int j = 2; j > k; j--) {
@@ -275,20 +310,29 @@ static feat_status resolve_path(const feat_tap_spec *t, const char *written, con
         char seg[FEAT_TAP_PATH_MAX];
         memcpy(seg, p, slen);
         seg[slen] = '\0';
-        char out_seg[32];
+        char out_seg[FEAT_TAP_PATH_MAX + 24];
         const char *use = seg;
+        if (seg[0] == '-' && rlen && !path_exists(m, res))
+            return not_found(t->path, res, m, err); /* a typo before the index: name the close paths */
         if (seg[0] == '-') {
             long idx = strtol(seg, NULL, 10);
-            long n = count_indexed_children(m, res);
-            if (n == 0)
+            numbered nb = numbered_children(m, res);
+            if (nb.n == 0)
                 return feat_error_set(err, FEAT_E_NOT_FOUND,
                                       "tap '%s': negative index %ld but '%s' has no numbered children", t->path, idx,
                                       rlen ? res : "(model root)");
-            if (-idx > n)
+            if (-idx > nb.n)
                 return feat_error_set(err, FEAT_E_NOT_FOUND, "tap '%s': index %ld out of range, '%s' has %ld children",
-                                      t->path, idx, rlen ? res : "(model root)", n);
-            snprintf(out_seg, sizeof out_seg, "%ld", n + idx);
+                                      t->path, idx, rlen ? res : "(model root)", nb.n);
+            numbered_segment(&nb, nb.lo + nb.n + idx, out_seg, sizeof out_seg);
             use = out_seg;
+        } else if (isdigit((unsigned char)seg[0])) {
+            numbered nb = numbered_children(m, res);
+            long v = strtol(seg, NULL, 10);
+            if (nb.n && nb.stem[0] && v >= nb.lo && v < nb.lo + nb.n) {
+                numbered_segment(&nb, v, out_seg, sizeof out_seg);
+                use = out_seg;
+            }
         }
         size_t ulen = strlen(use);
         if (rlen + (rlen ? 1 : 0) + ulen >= sizeof res)
@@ -348,22 +392,24 @@ feat_status feat_taps_resolve(const feat_tap_list *in, const feat_module_list *m
                 return st;
             memcpy(rprefix, tmp.taps[0].path, sizeof rprefix);
         }
-        long n = count_indexed_children(m, rprefix);
+        numbered nb = numbered_children(m, rprefix);
+        long n = nb.n, lo = nb.lo;
         if (n == 0)
             return feat_error_set(err, FEAT_E_NOT_FOUND, "tap '%s': range over '%s', which has no numbered children",
                                   t->path, pre_len ? rprefix : "(model root)");
-        long ra = a < 0 ? n + a : a, rb = b < 0 ? n + b : b;
-        if (ra < 0 || rb < 0 || ra >= n || rb >= n)
+        long ra = a < 0 ? lo + n + a : a, rb = b < 0 ? lo + n + b : b;
+        if (ra < lo || rb < lo || ra >= lo + n || rb >= lo + n)
             return feat_error_set(err, FEAT_E_NOT_FOUND,
-                                  "tap '%s': range %ld..%ld out of bounds, '%s' has %ld children", t->path, a, b,
-                                  pre_len ? rprefix : "(model root)", n);
+                                  "tap '%s': range %ld..%ld out of bounds, '%s' has children %ld..%ld", t->path, a, b,
+                                  pre_len ? rprefix : "(model root)", lo, lo + n - 1);
         if (ra > rb)
             return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "tap '%s': empty range %ld..%ld (start after end)",
                                   t->path, a, b);
         for (long k = ra; k <= rb; k++) {
-            char concrete[FEAT_TAP_PATH_MAX + 32];
-            int w = pre_len ? snprintf(concrete, sizeof concrete, "%s.%ld%s", rprefix, k, suffix)
-                            : snprintf(concrete, sizeof concrete, "%ld%s", k, suffix);
+            char concrete[2 * FEAT_TAP_PATH_MAX + 32], seg[FEAT_TAP_PATH_MAX + 24];
+            numbered_segment(&nb, k, seg, sizeof seg);
+            int w = pre_len ? snprintf(concrete, sizeof concrete, "%s.%s%s", rprefix, seg, suffix)
+                            : snprintf(concrete, sizeof concrete, "%s%s", seg, suffix);
             if (w < 0 || (size_t)w >= FEAT_TAP_PATH_MAX)
                 return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "tap '%s': path too long", t->path);
             feat_status st = resolve_path(t, concrete, m, out, err);

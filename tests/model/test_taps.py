@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+import torchvision
 
 import reference
 from conftest import build_path
@@ -203,3 +204,39 @@ def test_tap_with_more_than_eight_dims_is_refused(tmp_path):
     r = run_error(model, "deep:flatten", tmp_path)
     assert r.stdout.startswith("error: FEAT_E_UNSUPPORTED"), r.stdout
     assert "9 dimensions; at most 8" in r.stdout, r.stdout
+
+
+def small_densenet():
+    torch.manual_seed(3)
+    return torchvision.models.DenseNet(growth_rate=8, block_config=(2, 3), num_init_features=16, num_classes=10).eval()
+
+
+def small_vit():
+    torch.manual_seed(4)
+    return torchvision.models.vision_transformer.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=3, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10).eval()
+
+
+@pytest.mark.parametrize("export", ["script", "trace"])
+@pytest.mark.parametrize("family,spec,want_paths", [
+    # DenseNet numbers its layers denselayer1..N; the scripted export calls them through the
+    # overloads forward__0 (which once read as "forward never calls it").
+    ("densenet", "features.denseblock1.-1:gap,features.denseblock2.1:gap",
+     ["features.denseblock1.denselayer2", "features.denseblock2.denselayer1"]),
+    # ViT's blocks are encoder_layer_0..: an index is the number in the name.
+    ("vit", "encoder.layers.-1:cls,encoder.layers.1:cls",
+     ["encoder.layers.encoder_layer_2", "encoder.layers.encoder_layer_1"]),
+])
+def test_numbered_children_named_by_index(export, family, spec, want_paths, tmp_path):
+    eager = small_densenet() if family == "densenet" else small_vit()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        exported = torch.jit.script(eager) if export == "script" else torch.jit.trace(eager, x)
+    path = tmp_path / f"{family}-{export}.pt"
+    exported.save(str(path))
+    want = reference.hook_taps(eager, x, want_paths)
+    names, got = run_image_taps(path, spec, x.numpy(), tmp_path)
+    pool = spec.split(",")[0].split(":")[1]
+    assert names == [f"{p}:{pool}" for p in want_paths]
+    for p, g in zip(want_paths, got):  # the tapped tensors, before pooling
+        assert_close(g, want[p], f"{family} {export} {p}")

@@ -116,6 +116,74 @@ static void test_resolve(void)
     CHECK_STR_HAS(e.msg, "no numbered children");
 }
 
+/* torchvision's ViT names its blocks encoder_layer_N, DenseNet denselayerN from 1: an index
+ * is the number in the name; a negative one counts from the last. */
+static const char *const named_paths[] = {"encoder",
+                                          "encoder.layers",
+                                          "encoder.layers.encoder_layer_0",
+                                          "encoder.layers.encoder_layer_1",
+                                          "encoder.layers.encoder_layer_2",
+                                          "encoder.ln",
+                                          "features",
+                                          "features.conv0",
+                                          "features.denseblock1",
+                                          "features.denseblock1.denselayer1",
+                                          "features.denseblock1.denselayer2",
+                                          "features.denseblock1.denselayer3",
+                                          "features.transition1",
+                                          "features.denseblock2",
+                                          "features.denseblock2.denselayer1"};
+static const feat_module_list named = {sizeof named_paths / sizeof *named_paths, named_paths};
+
+static void check_resolves(const char *spec, const char *const *want, size_t n_want)
+{
+    feat_tap_list in, out;
+    feat_error e = {0};
+    CHECK_EQ_INT(feat_taps_parse(spec, &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &named, &out, &e), FEAT_OK);
+    CHECK_EQ_INT(out.n, n_want);
+    for (size_t i = 0; i < n_want && i < out.n; i++)
+        CHECK(strcmp(out.taps[i].path, want[i]) == 0);
+}
+
+static void test_resolve_named_children(void)
+{
+    check_resolves("encoder.layers.1", (const char *[]){"encoder.layers.encoder_layer_1"}, 1);
+    check_resolves("encoder.layers.-1", (const char *[]){"encoder.layers.encoder_layer_2"}, 1);
+    check_resolves("encoder.layers.0..-2",
+                   (const char *[]){"encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1"}, 2);
+    check_resolves("features.denseblock1.1", (const char *[]){"features.denseblock1.denselayer1"}, 1);
+    check_resolves("features.denseblock1.-1", (const char *[]){"features.denseblock1.denselayer3"}, 1);
+    check_resolves("features.denseblock1.2..3",
+                   (const char *[]){"features.denseblock1.denselayer2", "features.denseblock1.denselayer3"}, 2);
+    check_resolves("encoder.layers.encoder_layer_2", (const char *[]){"encoder.layers.encoder_layer_2"}, 1);
+
+    feat_tap_list in, out;
+    feat_error e = {0};
+    /* DenseNet's features mixes conv0, denseblock1, transition1...: no numbering there. */
+    CHECK_EQ_INT(feat_taps_parse("features.-1", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &named, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "no numbered children");
+    /* 0 is not a denselayer number: no layer, and the close ones are named. */
+    CHECK_EQ_INT(feat_taps_parse("features.denseblock1.0", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &named, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "closest: 'features.denseblock1'");
+    CHECK_EQ_INT(feat_taps_parse("encoder.layers.-4", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &named, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "has 3 children");
+    CHECK_EQ_INT(feat_taps_parse("encoder.layers.0..5", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &named, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "has children 0..2");
+    /* A typo before a negative index names the close paths of what was meant. */
+    CHECK_EQ_INT(feat_taps_parse("encoder.layr.-1", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &named, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "no layer 'encoder.layr' (from 'encoder.layr.-1')");
+    CHECK_STR_HAS(e.msg, "closest: 'encoder.layers'");
+    CHECK_EQ_INT(feat_taps_parse("encoder.layr.0..1", &in, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_taps_resolve(&in, &named, &out, &e), FEAT_E_NOT_FOUND);
+    CHECK_STR_HAS(e.msg, "'encoder.layers'");
+}
+
 static void test_pool(void)
 {
     feat_error e = {0};
@@ -168,6 +236,7 @@ int main(void)
 {
     test_parse();
     test_resolve();
+    test_resolve_named_children();
     test_pool();
     return check_report("test_taps");
 }
