@@ -21,28 +21,6 @@ import sys
 
 from check_exports import declared, exported
 
-# The ensembles are bound in Python and Go so far; the Rust idiom (members borrowed for the
-# ensemble's lifetime) is still to be written.
-ENSEMBLES = {
-    "feat_image_ensemble_new": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_free": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_last_error": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_add": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_n_members": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_dim": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_extract_files": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_extract_encoded": "not yet bound: Python binds the ensembles",
-    "feat_image_ensemble_extract_rgb8": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_new": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_free": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_last_error": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_add": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_n_members": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_dim": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_extract": "not yet bound: Python binds the ensembles",
-    "feat_text_ensemble_extract_pairs": "not yet bound: Python binds the ensembles",
-}
-
 # binding -> {function: why it is deliberately not bound}. Keep it short: binding a new
 # function is the rule, an entry here the exception.
 NOT_BOUND = {
@@ -58,19 +36,8 @@ NOT_BOUND = {
         "feat_image_preprocess_file": "inspection helper, in no safe API",
         "feat_image_preprocess_encoded": "inspection helper, in no safe API",
     },
-    "rust": {
-        **ENSEMBLES,
-    },
+    "rust": {},
 }
-
-
-# Fine-tuning (feat/finetune.h) is bound in Python and Go so far: the Rust binding has no
-# trampoline yet for its progress callback (a C function pointer calling back into it).
-_FINETUNE_PY_ONLY = "not yet bound: Python and Go bind fine-tuning (the progress callback needs a trampoline)"
-for _lang in ("rust",):
-    NOT_BOUND[_lang].update({f: _FINETUNE_PY_ONLY for f in re.findall(
-        r"FEAT_API[^;(]*?\b(feat_\w+)\s*\(",
-        (pathlib.Path(__file__).resolve().parents[2] / "include/feat/finetune.h").read_text())})
 
 
 def strip_c_comments(text):

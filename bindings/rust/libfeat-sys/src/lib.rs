@@ -79,6 +79,24 @@ pub const FEAT_PRECISION_DEFAULT: feat_precision = 0;
 pub const FEAT_PRECISION_FP32: feat_precision = 1;
 pub const FEAT_PRECISION_BF16: feat_precision = 2;
 
+pub type feat_lr_schedule = c_int;
+pub const FEAT_SCHEDULE_DEFAULT: feat_lr_schedule = 0;
+pub const FEAT_SCHEDULE_CONSTANT: feat_lr_schedule = 1;
+pub const FEAT_SCHEDULE_COSINE: feat_lr_schedule = 2;
+
+pub type feat_finetune_cache = c_int;
+pub const FEAT_CACHE_DEFAULT: feat_finetune_cache = 0;
+pub const FEAT_CACHE_OFF: feat_finetune_cache = 1;
+pub const FEAT_CACHE_ON: feat_finetune_cache = 2;
+
+/// `feat_finetune_options_set_weight_decay` value for no weight decay (0 is the default).
+pub const FEAT_WEIGHT_DECAY_NONE: f64 = -1.0;
+
+/// Fine-tuning progress (feat/finetune.h): nonzero cancels the run. Called on the run's thread.
+pub type feat_finetune_progress = Option<
+    unsafe extern "C" fn(user: *mut c_void, epoch: u32, step: u64, loss: f64, val_accuracy: f64) -> c_int,
+>;
+
 macro_rules! opaque {
     ($($name:ident),*) => {$(
         #[repr(C)]
@@ -96,7 +114,11 @@ opaque!(
     feat_tokenizer,
     feat_encoding,
     feat_text_extractor,
-    feat_layer_list
+    feat_layer_list,
+    feat_image_ensemble,
+    feat_text_ensemble,
+    feat_finetune_options,
+    feat_finetune_report
 );
 
 extern "C" {
@@ -242,6 +264,40 @@ extern "C" {
     ) -> feat_status;
     pub fn feat_image_extractor_cancel(ex: *mut feat_image_extractor);
 
+    // image.h: ensemble
+    pub fn feat_image_ensemble_new(out: *mut *mut feat_image_ensemble) -> feat_status;
+    pub fn feat_image_ensemble_free(ens: *mut feat_image_ensemble);
+    pub fn feat_image_ensemble_last_error(ens: *const feat_image_ensemble) -> *const c_char;
+    pub fn feat_image_ensemble_add(
+        ens: *mut feat_image_ensemble,
+        ex: *mut feat_image_extractor,
+        name: *const c_char,
+    ) -> feat_status;
+    pub fn feat_image_ensemble_n_members(ens: *const feat_image_ensemble) -> usize;
+    pub fn feat_image_ensemble_dim(ens: *const feat_image_ensemble) -> usize;
+    pub fn feat_image_ensemble_extract_files(
+        ens: *mut feat_image_ensemble,
+        paths: *const *const c_char,
+        n: usize,
+        out: *mut *mut feat_result,
+    ) -> feat_status;
+    pub fn feat_image_ensemble_extract_encoded(
+        ens: *mut feat_image_ensemble,
+        data: *const *const c_void,
+        sizes: *const usize,
+        n: usize,
+        out: *mut *mut feat_result,
+    ) -> feat_status;
+    pub fn feat_image_ensemble_extract_rgb8(
+        ens: *mut feat_image_ensemble,
+        pixels: *const *const u8,
+        widths: *const u32,
+        heights: *const u32,
+        strides: *const usize,
+        n: usize,
+        out: *mut *mut feat_result,
+    ) -> feat_status;
+
     // text.h: options
     pub fn feat_text_options_new(out: *mut *mut feat_text_options) -> feat_status;
     pub fn feat_text_options_free(opts: *mut feat_text_options);
@@ -361,6 +417,34 @@ extern "C" {
     ) -> feat_status;
     pub fn feat_text_extractor_cancel(ex: *mut feat_text_extractor);
 
+    // text.h: ensemble
+    pub fn feat_text_ensemble_new(out: *mut *mut feat_text_ensemble) -> feat_status;
+    pub fn feat_text_ensemble_free(ens: *mut feat_text_ensemble);
+    pub fn feat_text_ensemble_last_error(ens: *const feat_text_ensemble) -> *const c_char;
+    pub fn feat_text_ensemble_add(
+        ens: *mut feat_text_ensemble,
+        ex: *mut feat_text_extractor,
+        name: *const c_char,
+    ) -> feat_status;
+    pub fn feat_text_ensemble_n_members(ens: *const feat_text_ensemble) -> usize;
+    pub fn feat_text_ensemble_dim(ens: *const feat_text_ensemble) -> usize;
+    pub fn feat_text_ensemble_extract(
+        ens: *mut feat_text_ensemble,
+        texts: *const *const c_char,
+        lens: *const usize,
+        n: usize,
+        out: *mut *mut feat_result,
+    ) -> feat_status;
+    pub fn feat_text_ensemble_extract_pairs(
+        ens: *mut feat_text_ensemble,
+        texts_a: *const *const c_char,
+        lens_a: *const usize,
+        texts_b: *const *const c_char,
+        lens_b: *const usize,
+        n: usize,
+        out: *mut *mut feat_result,
+    ) -> feat_status;
+
     // model.h
     pub fn feat_layers_list(
         model_path: *const c_char,
@@ -377,6 +461,82 @@ extern "C" {
         cap: usize,
     ) -> usize;
     pub fn feat_layer_list_note(list: *const feat_layer_list, i: usize) -> *const c_char;
+
+    // finetune.h
+    pub fn feat_finetune_options_new(out: *mut *mut feat_finetune_options) -> feat_status;
+    pub fn feat_finetune_options_free(opts: *mut feat_finetune_options);
+    pub fn feat_finetune_options_set_train(
+        opts: *mut feat_finetune_options,
+        spec: *const c_char,
+    ) -> feat_status;
+    pub fn feat_finetune_options_set_head_tap(
+        opts: *mut feat_finetune_options,
+        spec: *const c_char,
+    ) -> feat_status;
+    pub fn feat_finetune_options_set_epochs(opts: *mut feat_finetune_options, epochs: u32) -> feat_status;
+    pub fn feat_finetune_options_set_batch_size(opts: *mut feat_finetune_options, batch: u32) -> feat_status;
+    pub fn feat_finetune_options_set_learning_rate(opts: *mut feat_finetune_options, lr: f64) -> feat_status;
+    pub fn feat_finetune_options_set_schedule(
+        opts: *mut feat_finetune_options,
+        schedule: feat_lr_schedule,
+    ) -> feat_status;
+    pub fn feat_finetune_options_set_weight_decay(opts: *mut feat_finetune_options, wd: f64) -> feat_status;
+    pub fn feat_finetune_options_set_seed(opts: *mut feat_finetune_options, seed: u64) -> feat_status;
+    pub fn feat_finetune_options_set_validation_fraction(
+        opts: *mut feat_finetune_options,
+        f: f64,
+    ) -> feat_status;
+    pub fn feat_finetune_options_set_patience(opts: *mut feat_finetune_options, epochs: u32) -> feat_status;
+    pub fn feat_finetune_options_set_dropout(opts: *mut feat_finetune_options, p: f64) -> feat_status;
+    pub fn feat_finetune_options_set_class_weights(
+        opts: *mut feat_finetune_options,
+        w: *const f32,
+        n: usize,
+    ) -> feat_status;
+    pub fn feat_finetune_options_set_cache(
+        opts: *mut feat_finetune_options,
+        cache: feat_finetune_cache,
+    ) -> feat_status;
+    pub fn feat_finetune_options_set_cache_limit(opts: *mut feat_finetune_options, bytes: u64) -> feat_status;
+    pub fn feat_finetune_options_set_checkpoint(
+        opts: *mut feat_finetune_options,
+        path: *const c_char,
+        resume: c_int,
+    ) -> feat_status;
+    pub fn feat_finetune_options_set_progress(
+        opts: *mut feat_finetune_options,
+        f: feat_finetune_progress,
+        user: *mut c_void,
+    ) -> feat_status;
+    pub fn feat_finetune_images(
+        model_path: *const c_char,
+        paths: *const *const c_char,
+        labels: *const i32,
+        n: usize,
+        opts: *const feat_finetune_options,
+        out_path: *const c_char,
+        report: *mut *mut feat_finetune_report,
+    ) -> feat_status;
+    pub fn feat_finetune_texts(
+        model_path: *const c_char,
+        texts: *const *const c_char,
+        labels: *const i32,
+        n: usize,
+        opts: *const feat_finetune_options,
+        out_path: *const c_char,
+        report: *mut *mut feat_finetune_report,
+    ) -> feat_status;
+    pub fn feat_finetune_report_free(r: *mut feat_finetune_report);
+    pub fn feat_finetune_report_n_epochs(r: *const feat_finetune_report) -> u32;
+    pub fn feat_finetune_report_train_loss(r: *const feat_finetune_report, epoch: u32) -> f64;
+    pub fn feat_finetune_report_val_accuracy(r: *const feat_finetune_report, epoch: u32) -> f64;
+    pub fn feat_finetune_report_chosen_epoch(r: *const feat_finetune_report) -> u32;
+    pub fn feat_finetune_report_n_steps(r: *const feat_finetune_report) -> u64;
+    pub fn feat_finetune_report_step_loss(r: *const feat_finetune_report, step: u64) -> f32;
+    pub fn feat_finetune_report_cached(r: *const feat_finetune_report) -> c_int;
+    pub fn feat_finetune_report_n_items(r: *const feat_finetune_report) -> usize;
+    pub fn feat_finetune_report_item_status(r: *const feat_finetune_report, i: usize) -> feat_status;
+    pub fn feat_finetune_report_item_error(r: *const feat_finetune_report, i: usize) -> *const c_char;
 }
 
 #[cfg(test)]

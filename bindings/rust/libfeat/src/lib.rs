@@ -248,6 +248,12 @@ c_enum!(
     Precision { Fp32 = 1, Bf16 = 2 }
 );
 
+// After c_enum!, which finetune uses.
+mod ensemble;
+mod finetune;
+pub use ensemble::{ImageEnsemble, TextEnsemble};
+pub use finetune::{finetune_images, finetune_texts, Cache, FinetuneOptions, FinetuneReport, Progress, Schedule};
+
 /// The pooled length of each tap of either extractor.
 ///
 /// # Safety
@@ -599,6 +605,141 @@ impl Rgb8<'_> {
     }
 }
 
+/// A C object that extracts, an extractor or an ensemble: its handle and its `_last_error`.
+/// The extraction functions of both take the same arguments; these methods marshal them once.
+/// Made only from a live handle (`target()` of a value that owns or borrows it).
+struct Target<T> {
+    raw: *mut T,
+    last_error: unsafe extern "C" fn(*const T) -> *const c_char,
+}
+
+type Out = *mut *mut sys::feat_result;
+
+impl<T> Target<T> {
+    fn finish(&self, status: i32, out: *mut sys::feat_result) -> Result<Features> {
+        // SAFETY: raw is live (see the type); the message is read right after the call.
+        check(status, || unsafe { (self.last_error)(self.raw) })?;
+        // SAFETY: a fresh result, consumed here.
+        unsafe { Features::from_raw(out) }
+    }
+
+    fn files<P: AsRef<Path>>(
+        &self,
+        f: unsafe extern "C" fn(*mut T, *const *const c_char, usize, Out) -> i32,
+        paths: &[P],
+    ) -> Result<Features> {
+        let owned = paths
+            .iter()
+            .map(|p| c_path(p.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        let mut out = ptr::null_mut();
+        // SAFETY: arrays of n valid pointers, alive during the call.
+        let st = unsafe { f(self.raw, ptrs.as_ptr(), ptrs.len(), &mut out) };
+        self.finish(st, out)
+    }
+
+    fn encoded<B: AsRef<[u8]>>(
+        &self,
+        f: unsafe extern "C" fn(*mut T, *const *const c_void, *const usize, usize, Out) -> i32,
+        images: &[B],
+    ) -> Result<Features> {
+        let ptrs: Vec<*const c_void> = images.iter().map(|b| b.as_ref().as_ptr().cast()).collect();
+        let sizes: Vec<usize> = images.iter().map(|b| b.as_ref().len()).collect();
+        let mut out = ptr::null_mut();
+        // SAFETY: n (pointer, size) pairs into live slices.
+        let st = unsafe { f(self.raw, ptrs.as_ptr(), sizes.as_ptr(), ptrs.len(), &mut out) };
+        self.finish(st, out)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn rgb8(
+        &self,
+        f: unsafe extern "C" fn(*mut T, *const *const u8, *const u32, *const u32, *const usize, usize, Out) -> i32,
+        images: &[Rgb8<'_>],
+    ) -> Result<Features> {
+        let strides = images
+            .iter()
+            .enumerate()
+            .map(|(i, im)| im.validate(i))
+            .collect::<Result<Vec<_>>>()?;
+        let ptrs: Vec<*const u8> = images.iter().map(|im| im.pixels.as_ptr()).collect();
+        let ws: Vec<u32> = images.iter().map(|im| im.width).collect();
+        let hs: Vec<u32> = images.iter().map(|im| im.height).collect();
+        let mut out = ptr::null_mut();
+        // SAFETY: each image's slice was checked to hold height rows of stride bytes.
+        let st = unsafe {
+            f(
+                self.raw,
+                ptrs.as_ptr(),
+                ws.as_ptr(),
+                hs.as_ptr(),
+                strides.as_ptr(),
+                ptrs.len(),
+                &mut out,
+            )
+        };
+        self.finish(st, out)
+    }
+
+    fn texts<S: AsRef<[u8]>>(
+        &self,
+        f: unsafe extern "C" fn(*mut T, *const *const c_char, *const usize, usize, Out) -> i32,
+        texts: &[S],
+    ) -> Result<Features> {
+        let (p, l) = text_ptrs(texts);
+        let mut out = ptr::null_mut();
+        // SAFETY: n (pointer, length) pairs into live slices.
+        let st = unsafe { f(self.raw, p.as_ptr(), l.as_ptr(), p.len(), &mut out) };
+        self.finish(st, out)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn pairs<A: AsRef<[u8]>, B: AsRef<[u8]>>(
+        &self,
+        f: unsafe extern "C" fn(
+            *mut T,
+            *const *const c_char,
+            *const usize,
+            *const *const c_char,
+            *const usize,
+            usize,
+            Out,
+        ) -> i32,
+        a: &[A],
+        b: &[B],
+    ) -> Result<Features> {
+        if a.len() != b.len() {
+            return Err(Error::new(
+                sys::FEAT_E_INVALID_ARGUMENT,
+                format!("extract_pairs: {} texts_a but {} texts_b", a.len(), b.len()),
+            ));
+        }
+        let (pa, la) = text_ptrs(a);
+        let (pb, lb) = text_ptrs(b);
+        let mut out = ptr::null_mut();
+        // SAFETY: 2n (pointer, length) pairs into live slices.
+        let st = unsafe {
+            f(
+                self.raw,
+                pa.as_ptr(),
+                la.as_ptr(),
+                pb.as_ptr(),
+                lb.as_ptr(),
+                pa.len(),
+                &mut out,
+            )
+        };
+        self.finish(st, out)
+    }
+}
+
+fn text_ptrs<T: AsRef<[u8]>>(texts: &[T]) -> (Vec<*const c_char>, Vec<usize>) {
+    let p = texts.iter().map(|t| t.as_ref().as_ptr().cast()).collect();
+    let l = texts.iter().map(|t| t.as_ref().len()).collect();
+    (p, l)
+}
+
 /// Image features from a TorchScript model. `Send`, not `Sync`: one thread at a time; give
 /// each thread its own [`try_clone`](Self::try_clone).
 pub struct ImageExtractor {
@@ -683,74 +824,26 @@ impl ImageExtractor {
         }
     }
 
-    fn finish(&self, status: i32, out: *mut sys::feat_result) -> Result<Features> {
-        check(status, || self.last_error())?;
-        // SAFETY: a fresh result, consumed here.
-        unsafe { Features::from_raw(out) }
+    fn target(&self) -> Target<sys::feat_image_extractor> {
+        Target {
+            raw: self.raw.as_ptr(),
+            last_error: sys::feat_image_extractor_last_error,
+        }
     }
 
     /// One row per image file; files that cannot be read or decoded fail alone.
     pub fn extract_files<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Features> {
-        let owned = paths
-            .iter()
-            .map(|p| c_path(p.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
-        let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
-        let mut out = ptr::null_mut();
-        // SAFETY: arrays of n valid pointers, alive during the call.
-        let st = unsafe {
-            sys::feat_image_extractor_extract_files(
-                self.raw.as_ptr(),
-                ptrs.as_ptr(),
-                ptrs.len(),
-                &mut out,
-            )
-        };
-        self.finish(st, out)
+        self.target().files(sys::feat_image_extractor_extract_files, paths)
     }
 
     /// One row per encoded image (JPEG/PNG bytes).
     pub fn extract_encoded<B: AsRef<[u8]>>(&self, images: &[B]) -> Result<Features> {
-        let ptrs: Vec<*const c_void> = images.iter().map(|b| b.as_ref().as_ptr().cast()).collect();
-        let sizes: Vec<usize> = images.iter().map(|b| b.as_ref().len()).collect();
-        let mut out = ptr::null_mut();
-        // SAFETY: n (pointer, size) pairs into live slices.
-        let st = unsafe {
-            sys::feat_image_extractor_extract_encoded(
-                self.raw.as_ptr(),
-                ptrs.as_ptr(),
-                sizes.as_ptr(),
-                ptrs.len(),
-                &mut out,
-            )
-        };
-        self.finish(st, out)
+        self.target().encoded(sys::feat_image_extractor_extract_encoded, images)
     }
 
     /// One row per RGB8 image in memory.
     pub fn extract_rgb8(&self, images: &[Rgb8<'_>]) -> Result<Features> {
-        let strides = images
-            .iter()
-            .enumerate()
-            .map(|(i, im)| im.validate(i))
-            .collect::<Result<Vec<_>>>()?;
-        let ptrs: Vec<*const u8> = images.iter().map(|im| im.pixels.as_ptr()).collect();
-        let ws: Vec<u32> = images.iter().map(|im| im.width).collect();
-        let hs: Vec<u32> = images.iter().map(|im| im.height).collect();
-        let mut out = ptr::null_mut();
-        // SAFETY: each image's slice was checked to hold height rows of stride bytes.
-        let st = unsafe {
-            sys::feat_image_extractor_extract_rgb8(
-                self.raw.as_ptr(),
-                ptrs.as_ptr(),
-                ws.as_ptr(),
-                hs.as_ptr(),
-                strides.as_ptr(),
-                ptrs.len(),
-                &mut out,
-            )
-        };
-        self.finish(st, out)
+        self.target().rgb8(sys::feat_image_extractor_extract_rgb8, images)
     }
 }
 
@@ -768,12 +861,6 @@ impl Drop for TextExtractor {
         // SAFETY: owned, freed once.
         unsafe { sys::feat_text_extractor_free(self.raw.as_ptr()) }
     }
-}
-
-fn text_ptrs<T: AsRef<[u8]>>(texts: &[T]) -> (Vec<*const c_char>, Vec<usize>) {
-    let p = texts.iter().map(|t| t.as_ref().as_ptr().cast()).collect();
-    let l = texts.iter().map(|t| t.as_ref().len()).collect();
-    (p, l)
 }
 
 impl TextExtractor {
@@ -854,27 +941,16 @@ impl TextExtractor {
         }
     }
 
-    fn finish(&self, status: i32, out: *mut sys::feat_result) -> Result<Features> {
-        check(status, || self.last_error())?;
-        // SAFETY: a fresh result, consumed here.
-        unsafe { Features::from_raw(out) }
+    fn target(&self) -> Target<sys::feat_text_extractor> {
+        Target {
+            raw: self.raw.as_ptr(),
+            last_error: sys::feat_text_extractor_last_error,
+        }
     }
 
     /// One row per text (`&str`, `String`, or UTF-8 bytes); invalid UTF-8 fails its item only.
     pub fn extract<T: AsRef<[u8]>>(&self, texts: &[T]) -> Result<Features> {
-        let (p, l) = text_ptrs(texts);
-        let mut out = ptr::null_mut();
-        // SAFETY: n (pointer, length) pairs into live slices.
-        let st = unsafe {
-            sys::feat_text_extractor_extract(
-                self.raw.as_ptr(),
-                p.as_ptr(),
-                l.as_ptr(),
-                p.len(),
-                &mut out,
-            )
-        };
-        self.finish(st, out)
+        self.target().texts(sys::feat_text_extractor_extract, texts)
     }
 
     /// One row per sentence pair.
@@ -883,28 +959,7 @@ impl TextExtractor {
         a: &[A],
         b: &[B],
     ) -> Result<Features> {
-        if a.len() != b.len() {
-            return Err(Error::new(
-                sys::FEAT_E_INVALID_ARGUMENT,
-                format!("extract_pairs: {} texts_a but {} texts_b", a.len(), b.len()),
-            ));
-        }
-        let (pa, la) = text_ptrs(a);
-        let (pb, lb) = text_ptrs(b);
-        let mut out = ptr::null_mut();
-        // SAFETY: 2n (pointer, length) pairs into live slices.
-        let st = unsafe {
-            sys::feat_text_extractor_extract_pairs(
-                self.raw.as_ptr(),
-                pa.as_ptr(),
-                la.as_ptr(),
-                pb.as_ptr(),
-                lb.as_ptr(),
-                pa.len(),
-                &mut out,
-            )
-        };
-        self.finish(st, out)
+        self.target().pairs(sys::feat_text_extractor_extract_pairs, a, b)
     }
 }
 
@@ -1099,6 +1154,8 @@ mod tests {
         assert_send::<Tokenizer<'static>>();
         assert_sync::<Tokenizer<'static>>();
         assert_send::<Canceller<'static>>();
+        assert_send::<FinetuneReport>();
+        assert_sync::<FinetuneReport>();
     }
 
     #[test]
