@@ -89,6 +89,7 @@ typedef struct feat_shim_train_setup {
     size_t n_train;
     const char *tap;            /* concrete module path whose output, pooled, feeds the head */
     int32_t pool;               /* feat_pool, resolved (never AUTO) */
+    int32_t layout;             /* feat_layout of the tap's output (gap on NHWC reduces dims 1, 2) */
     int64_t n_classes;          /* head outputs, >= 2 */
     double lr;                  /* AdamW learning rate (feat_shim_trainer_set_lr changes it) */
     double weight_decay;        /* AdamW decoupled weight decay */

@@ -546,12 +546,14 @@ feat_status feat_shim_run_text(feat_shim_model *m, const int64_t *ids, const int
 {
     std::vector<c10::IValue> in;
     feat_status st = guarded(err, "preparing the input", [&] {
-        if (m->n_inputs < 3)
-            throw ShimError(FEAT_E_MODEL,
-                            "the model's forward takes " + std::to_string(m->n_inputs) +
-                                " inputs; a text model takes (input_ids, attention_mask, token_type_ids)");
-        for (const int64_t *p : {ids, mask, types}) {
-            at::Tensor t = torch::from_blob(const_cast<int64_t *>(p), {b, s}, torch::kInt64);
+        // DistilBERT-style encoders take no token type ids.
+        if (m->n_inputs != 2 && m->n_inputs != 3)
+            throw ShimError(FEAT_E_MODEL, "the model's forward takes " + std::to_string(m->n_inputs) +
+                                              " inputs; a text model takes (input_ids, attention_mask[, "
+                                              "token_type_ids])");
+        const int64_t *const all[3] = {ids, mask, types};
+        for (size_t i = 0; i < m->n_inputs; i++) {
+            at::Tensor t = torch::from_blob(const_cast<int64_t *>(all[i]), {b, s}, torch::kInt64);
             in.push_back(m->device.is_cpu() ? t : t.to(m->device));
         }
     });
@@ -732,7 +734,7 @@ bool reads_trained(Graph &g, const std::vector<std::string> &train)
 
 // The pooling of lib/taps (docs/taps.md) in differentiable ATen ops: the same maths, in
 // ATen's summation order.
-at::Tensor pool_tap(const at::Tensor &x, int32_t pool, const at::Tensor &mask)
+at::Tensor pool_tap(const at::Tensor &x, int32_t pool, int32_t layout, const at::Tensor &mask)
 {
     bool seq = pool == FEAT_POOL_CLS || pool == FEAT_POOL_MEAN || pool == FEAT_POOL_MAX;
     bool map = pool == FEAT_POOL_GAP || pool == FEAT_POOL_GMP;
@@ -740,15 +742,31 @@ at::Tensor pool_tap(const at::Tensor &x, int32_t pool, const at::Tensor &mask)
         throw ShimError(FEAT_E_INVALID_ARGUMENT, std::string("pooling '") + feat_pool_name((feat_pool)pool) +
                                                      "' does not fit the tap's " + std::to_string(x.dim()) +
                                                      "-d output");
+    bool nhwc = layout == FEAT_LAYOUT_NHWC;
+    // feat_finetune checks the layout before training; this is the same rule as feat_pool_check
+    if ((map && !nhwc && layout != FEAT_LAYOUT_NCHW) ||
+        (seq && layout != FEAT_LAYOUT_TOKENS && layout != FEAT_LAYOUT_CLS_TOKENS))
+        throw ShimError(FEAT_E_MODEL, std::string("pooling '") + feat_pool_name((feat_pool)pool) +
+                                          "' needs the layout of the tap's output, which is " +
+                                          feat_layout_name((feat_layout)layout));
+    // A class token at 0 (ViT): mean and max over the patch tokens after it.
+    bool skip = layout == FEAT_LAYOUT_CLS_TOKENS && pool != FEAT_POOL_CLS;
+    at::Tensor s = skip ? x.slice(1, 1) : x;
+    at::Tensor sm = mask.defined() && skip ? mask.slice(1, 1) : mask;
     switch (pool) {
-    case FEAT_POOL_GAP: return x.mean({2, 3});
-    case FEAT_POOL_GMP: return x.amax({2, 3});
+    case FEAT_POOL_GAP: return nhwc ? x.mean({1, 2}) : x.mean({2, 3});
+    case FEAT_POOL_GMP: return nhwc ? x.amax({1, 2}) : x.amax({2, 3});
     case FEAT_POOL_CLS: return x.select(1, 0);
     case FEAT_POOL_MEAN: {
-        at::Tensor m = mask.to(x.scalar_type()).unsqueeze(-1);
-        return (x * m).sum(1) / m.sum(1);
+        if (!sm.defined())
+            return s.mean(1);
+        at::Tensor m = sm.to(s.scalar_type()).unsqueeze(-1);
+        return (s * m).sum(1) / m.sum(1);
     }
-    case FEAT_POOL_MAX: return x.masked_fill(mask.unsqueeze(-1) == 0, -std::numeric_limits<float>::infinity()).amax(1);
+    case FEAT_POOL_MAX:
+        if (!sm.defined())
+            return s.amax(1);
+        return s.masked_fill(sm.unsqueeze(-1) == 0, -std::numeric_limits<float>::infinity()).amax(1);
     default: return x.flatten(1);
     }
 }
@@ -760,6 +778,7 @@ struct feat_shim_trainer {
     bool text = false;
     std::vector<std::string> train;
     int32_t pool = 0;
+    int32_t layout = 0;
     int64_t n_classes = 0, dim = 0;
     double lr = 0, weight_decay = 0, dropout = 0;
     uint64_t seed = 0;
@@ -785,8 +804,9 @@ std::vector<c10::IValue> batch_inputs(feat_shim_trainer &t, const feat_shim_batc
     if (t.text) {
         if (!b.ids || !b.mask || !b.types || b.s < 1)
             throw ShimError(FEAT_E_INVALID_ARGUMENT, "a text batch needs ids, mask and types");
-        for (const int64_t *p : {b.ids, b.mask, b.types})
-            in.push_back(torch::from_blob(const_cast<int64_t *>(p), {b.b, b.s}, torch::kInt64));
+        const int64_t *const all[3] = {b.ids, b.mask, b.types};
+        for (size_t i = 0; i < t.model->n_inputs && i < 3; i++)
+            in.push_back(torch::from_blob(const_cast<int64_t *>(all[i]), {b.b, b.s}, torch::kInt64));
     } else if (b.x) {
         in.push_back(torch::from_blob(const_cast<float *>(b.x), {b.b, b.channels, b.height, b.width}, torch::kFloat32));
     } else {
@@ -837,7 +857,7 @@ at::Tensor features(feat_shim_trainer &t, const feat_shim_batch &b)
     }
     at::Tensor mask =
         t.text ? torch::from_blob(const_cast<int64_t *>(b.mask), {b.b, b.s}, torch::kInt64) : at::Tensor();
-    at::Tensor f = pool_tap(x, t.pool, mask);
+    at::Tensor f = pool_tap(x, t.pool, t.layout, mask);
     if (!t.head)
         make_head(t, f.size(1));
     return f;
@@ -867,7 +887,7 @@ void setup_trainer(feat_shim_trainer &t, const feat_shim_train_setup &s)
 {
     if (!s.tap || s.n_train == 0 || !s.train || s.n_classes < 2)
         throw ShimError(FEAT_E_INVALID_ARGUMENT, "a trainer needs trained paths, a tap and two or more classes");
-    t.text = t.model->n_inputs >= 3;
+    t.text = t.model->n_inputs >= 2; // (input_ids, attention_mask[, token_type_ids])
     for (size_t i = 0; i < s.n_train; i++)
         t.train.push_back(s.train[i]);
     // Only the outermost paths: a path under another adds no parameter and no earlier call.
@@ -882,6 +902,7 @@ void setup_trainer(feat_shim_trainer &t, const feat_shim_train_setup &s)
     }
     t.train = outer;
     t.pool = s.pool;
+    t.layout = s.layout;
     t.n_classes = s.n_classes;
     t.lr = s.lr;
     t.weight_decay = s.weight_decay;

@@ -114,7 +114,7 @@ feat_status feat_layers_list(const char *model_path, uint32_t input_size, feat_l
     /* Unfrozen: freezing folds batch norms into convolutions, whose outputs would vanish. */
     if ((st = feat_shim_prepare(m, paths, n, 0, 1, tap_err, err)) != FEAT_OK)
         goto done;
-    int is_text = strcmp(info.input, "text") == 0 || (!info.input[0] && feat_shim_n_inputs(m) >= 3);
+    int is_text = strcmp(info.input, "text") == 0 || (!info.input[0] && feat_shim_n_inputs(m) >= 2);
     feat_shim_outputs *o = NULL;
     size_t n_ok = 0;
     for (size_t i = 0; i < n; i++)

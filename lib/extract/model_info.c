@@ -86,6 +86,123 @@ static feat_status get_tristate(const feat_json *obj, const char *key, feat_tris
     return FEAT_OK;
 }
 
+/* "inputs": the names of forward's positional inputs, input_ids and attention_mask, then
+ * token_type_ids for models that take segment ids (BERT, ELECTRA; not DistilBERT). */
+static feat_status get_inputs(const feat_json *root, uint32_t *n_out, const char *path, feat_error *err)
+{
+    static const char *const names[] = {"input_ids", "attention_mask", "token_type_ids"};
+    const feat_json *v = feat_json_get(root, "inputs");
+    if (!v || v->type == FEAT_JSON_NULL)
+        return FEAT_OK;
+    uint32_t n = 0;
+    int ok = v->type == FEAT_JSON_ARRAY;
+    for (const feat_json *e = ok ? v->child : NULL; e && ok; e = e->next, n++)
+        ok = n < 3 && e->type == FEAT_JSON_STRING && strcmp(e->str, names[n]) == 0;
+    if (!ok || n < 2)
+        return feat_error_set(err, FEAT_E_MODEL,
+                              "%s: field inputs must be [\"input_ids\", \"attention_mask\"] or [\"input_ids\", "
+                              "\"attention_mask\", \"token_type_ids\"]",
+                              path);
+    *n_out = n;
+    return FEAT_OK;
+}
+
+/* A pattern is "" or segments of [A-Za-z0-9_]+ or "*" joined by '.'. */
+static int valid_pattern(const char *k)
+{
+    if (!*k)
+        return 1;
+    for (const char *p = k;;) {
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        if (n == 0 && *p == '*')
+            n = 1;
+        if (n == 0 || (p[n] != '.' && p[n] != '\0') || (*p == '*' && n != 1))
+            return 0;
+        if (!p[n])
+            return 1;
+        p += n + 1;
+    }
+}
+
+static feat_status get_layouts(const feat_json *root, feat_model_info *out, const char *path, feat_error *err)
+{
+    const feat_json *v = feat_json_get(root, "layouts");
+    if (!v || v->type == FEAT_JSON_NULL)
+        return FEAT_OK;
+    if (v->type != FEAT_JSON_OBJECT)
+        return feat_error_set(err, FEAT_E_MODEL, "%s: field layouts must be an object of module path -> layout", path);
+    out->has_layouts = 1;
+    for (const feat_json *e = v->child; e; e = e->next) {
+        feat_layout l;
+        if (e->type != FEAT_JSON_STRING || !feat_layout_parse(e->str, &l))
+            return feat_error_set(err, FEAT_E_MODEL,
+                                  "%s: layouts['%s'] must be \"nchw\", \"nhwc\", \"tokens\" or \"cls-tokens\"", path,
+                                  e->key);
+        if (strlen(e->key) >= FEAT_LAYOUT_KEY_MAX || !valid_pattern(e->key))
+            return feat_error_set(err, FEAT_E_MODEL,
+                                  "%s: layouts key '%.*s' is not a module path pattern (names, indices or '*' "
+                                  "separated by '.', shorter than %d bytes)",
+                                  path, 200, e->key, FEAT_LAYOUT_KEY_MAX);
+        if (out->n_layouts >= FEAT_LAYOUT_RULES_MAX)
+            return feat_error_set(err, FEAT_E_LIMIT, "%s: layouts has more than %d entries", path,
+                                  FEAT_LAYOUT_RULES_MAX);
+        feat_layout_rule *r = &out->layouts[out->n_layouts++];
+        memcpy(r->prefix, e->key, strlen(e->key) + 1);
+        r->layout = l;
+    }
+    return FEAT_OK;
+}
+
+/* Segments of pattern k matched against the start of path p: -1 when it does not match, else
+ * the number of segments; *stars counts the '*'. */
+static int match_pattern(const char *k, const char *p, int *stars)
+{
+    int n = 0;
+    *stars = 0;
+    if (!*k)
+        return 0;
+    for (;;) {
+        size_t kl = strcspn(k, "."), pl = strcspn(p, ".");
+        if (!(kl == 1 && *k == '*')) {
+            if (kl != pl || strncmp(k, p, kl) != 0)
+                return -1;
+        } else {
+            if (pl == 0)
+                return -1;
+            (*stars)++;
+        }
+        n++;
+        if (!k[kl])
+            return n;
+        if (!p[pl])
+            return -1;
+        k += kl + 1;
+        p += pl + 1;
+    }
+}
+
+feat_layout feat_model_info_layout(const feat_model_info *info, const char *path)
+{
+    int best = -1, best_stars = 0;
+    feat_layout l = FEAT_LAYOUT_UNKNOWN;
+    for (size_t i = 0; i < info->n_layouts; i++) {
+        int stars, n = match_pattern(info->layouts[i].prefix, path, &stars);
+        if (n > best || (n == best && n >= 0 && stars < best_stars)) {
+            best = n;
+            best_stars = stars;
+            l = info->layouts[i].layout;
+        }
+    }
+    if (best >= 0 || !info->has_sidecar || info->has_layouts)
+        return l;
+    /* The families of side-cars older than "layouts" (docs/models.md). */
+    static const char *const nchw[] = {"vgg16", "resnet50", "resnet18", "efficientnet_lite0"};
+    for (size_t i = 0; i < sizeof nchw / sizeof *nchw; i++)
+        if (strcmp(info->family, nchw[i]) == 0)
+            return FEAT_LAYOUT_NCHW;
+    return strcmp(info->family, "bert") == 0 ? FEAT_LAYOUT_TOKENS : FEAT_LAYOUT_UNKNOWN;
+}
+
 feat_status feat_model_info_read(const char *model_path, feat_model_info *out, feat_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -132,7 +249,8 @@ feat_status feat_model_info_read(const char *model_path, feat_model_info *out, f
         (st = get_tristate(text, "lowercase", &out->lowercase, sp, err)) ||
         (st = get_tristate(text, "strip_accents", &out->strip_accents, sp, err)) ||
         (st = get_tristate(text, "handle_chinese_chars", &out->chinese_chars, sp, err)) ||
-        (st = get_u32(text, "max_length", &out->max_length, sp, err))) {
+        (st = get_u32(text, "max_length", &out->max_length, sp, err)) || (st = get_layouts(root, out, sp, err)) ||
+        (st = get_inputs(root, &out->n_inputs, sp, err))) {
         feat_json_free(root);
         return st;
     }

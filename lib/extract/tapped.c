@@ -48,6 +48,8 @@ feat_status feat_tapped_load(feat_tapped *t, const char *model_path, const feat_
     feat_module_list mods = {n_paths, paths};
     if ((st = feat_taps_resolve(&parsed, &mods, &t->taps, err)) != FEAT_OK)
         goto fail;
+    for (size_t i = 0; i < t->taps.n; i++)
+        t->tap_layout[i] = feat_model_info_layout(&t->info, t->taps.taps[i].path);
     const char *names[FEAT_TAP_MAX];
     char with_call[FEAT_TAP_MAX][FEAT_TAP_PATH_MAX + 16];
     for (size_t i = 0; i < t->taps.n; i++) {
@@ -82,7 +84,7 @@ feat_status feat_tapped_probe(feat_tapped *t, const feat_shim_outputs *o, feat_e
             snprintf(label, sizeof label, "%s@%d", tap->path, (int)tap->call);
         else
             snprintf(label, sizeof label, "%s", tap->path);
-        feat_status st = feat_pool_check(label, &tap->pool, &shape, &t->tap_dim[i], err);
+        feat_status st = feat_pool_check(label, &tap->pool, t->tap_layout[i], &shape, &t->tap_dim[i], err);
         if (st != FEAT_OK)
             return st;
         snprintf(t->tap_names[i], sizeof t->tap_names[i], "%s:%s", label, feat_pool_name(tap->pool));
@@ -109,12 +111,12 @@ void feat_tapped_pool_item(const feat_tapped *t, const feat_shim_outputs *o, int
         shape.ndim = feat_shim_outputs_shape(o, i, shape.dims);
         const float *data = feat_shim_outputs_data(o, i);
         if (t->fusion == FEAT_FUSION_MEAN) {
-            feat_pool_apply(t->taps.taps[i].pool, data, &shape, b, mask, i ? scratch : row);
+            feat_pool_apply(t->taps.taps[i].pool, t->tap_layout[i], data, &shape, b, mask, i ? scratch : row);
             if (i)
                 for (size_t k = 0; k < t->dim; k++)
                     row[k] += scratch[k];
         } else {
-            feat_pool_apply(t->taps.taps[i].pool, data, &shape, b, mask, row + off);
+            feat_pool_apply(t->taps.taps[i].pool, t->tap_layout[i], data, &shape, b, mask, row + off);
             off += t->tap_dim[i];
         }
     }

@@ -16,6 +16,8 @@ typedef struct feat_tapped {
     feat_model_info info;
     feat_tap_list taps; /* resolved, in the order given */
     size_t tap_dim[FEAT_TAP_MAX];
+    /* From the side-car at load; an extractor may fill in UNKNOWN ones before the probe. */
+    feat_layout tap_layout[FEAT_TAP_MAX];
     char tap_names[FEAT_TAP_MAX][FEAT_TAP_PATH_MAX + 32]; /* "path@k:pool" */
     feat_fusion fusion;
     size_t dim; /* fused row length; 0 until feat_tapped_probe */

@@ -92,6 +92,16 @@ static feat_status configure(feat_extractor_core *c, const void *arg)
     o->chinese_chars = info->chinese_chars; /* no public setter: the side-car decides */
     if (o->max_length == 0)
         o->max_length = info->max_length;
+    size_t n_in = feat_shim_n_inputs(c->tapped.model);
+    if (info->n_inputs && info->n_inputs != n_in)
+        return feat_error_set(&c->err, FEAT_E_MODEL, "%s lists %u inputs, but the model's forward takes %zu",
+                              info->sidecar_path, info->n_inputs, n_in);
+    /* Every tap of a text model that its side-car does not describe is a token sequence
+     * ([batch, tokens, hidden] with the attention mask): mean and max take all unmasked
+     * tokens, [CLS] included, as sentence-transformers does. */
+    for (size_t i = 0; i < c->tapped.taps.n; i++)
+        if (c->tapped.tap_layout[i] == FEAT_LAYOUT_UNKNOWN)
+            c->tapped.tap_layout[i] = FEAT_LAYOUT_TOKENS;
     if (!vocab_path || !vocab_path[0]) {
         if (!info->vocab_path[0] && info->has_sidecar)
             return feat_error_set(&c->err, FEAT_E_INVALID_ARGUMENT,

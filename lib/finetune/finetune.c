@@ -65,6 +65,14 @@ static feat_status default_train(const feat_module_list *ml, char *out, feat_err
     return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "the model has no repeated blocks; name the modules to train");
 }
 
+/* The head tap's layout from the side-car; a text model's undescribed taps are token
+ * sequences, as in the text extractor. */
+static feat_layout head_layout(const ft_run *r)
+{
+    feat_layout l = feat_model_info_layout(&r->info, r->head.path);
+    return l == FEAT_LAYOUT_UNKNOWN && r->d.text ? FEAT_LAYOUT_TOKENS : l;
+}
+
 static feat_status resolve_taps(ft_run *r, const char *model_path)
 {
     feat_module_list ml;
@@ -91,6 +99,13 @@ static feat_status resolve_taps(ft_run *r, const char *model_path)
     if (r->head.pool == FEAT_POOL_AUTO)
         r->head.pool = r->d.text ? FEAT_POOL_CLS : FEAT_POOL_FLATTEN;
     snprintf(r->head_name, sizeof r->head_name, "%s:%s", r->head.path, feat_pool_name(r->head.pool));
+    feat_pool p = r->head.pool;
+    if (p != FEAT_POOL_FLATTEN && p != FEAT_POOL_NONE && head_layout(r) == FEAT_LAYOUT_UNKNOWN)
+        return feat_error_set(&r->err, FEAT_E_MODEL,
+                              "head tap '%s': the layout of its output is unknown and the model's side-car declares "
+                              "none for it: export the model with tools/export_models.py, or add a \"layouts\" "
+                              "entry to the side-car (docs/taps.md)",
+                              r->head_name);
     return FEAT_OK;
 }
 
@@ -538,6 +553,7 @@ static feat_status make_trainer(ft_run *r)
         .n_train = r->train.n,
         .tap = r->head.path,
         .pool = (int32_t)r->head.pool,
+        .layout = (int32_t)head_layout(r),
         .n_classes = r->n_classes,
         .lr = r->o.lr,
         .weight_decay = r->o.weight_decay,

@@ -422,8 +422,73 @@ feat_status feat_taps_resolve(const feat_tap_list *in, const feat_module_list *m
 
 /* ---- pooling ------------------------------------------------------------------------- */
 
-feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor_shape *s, size_t *dim_out,
-                            feat_error *err)
+static const char *const layout_names[] = {
+    [FEAT_LAYOUT_UNKNOWN] = "unknown",
+    [FEAT_LAYOUT_NCHW] = "nchw",
+    [FEAT_LAYOUT_NHWC] = "nhwc",
+    [FEAT_LAYOUT_TOKENS] = "tokens",
+    [FEAT_LAYOUT_CLS_TOKENS] = "cls-tokens",
+};
+
+const char *feat_layout_name(feat_layout layout)
+{
+    return (unsigned)layout < sizeof layout_names / sizeof *layout_names ? layout_names[layout] : "?";
+}
+
+int feat_layout_parse(const char *s, feat_layout *out)
+{
+    for (size_t i = 1; s && i < sizeof layout_names / sizeof *layout_names; i++)
+        if (strcmp(s, layout_names[i]) == 0) {
+            *out = (feat_layout)i;
+            return 1;
+        }
+    return 0;
+}
+
+static int is_map(feat_layout l) { return l == FEAT_LAYOUT_NCHW || l == FEAT_LAYOUT_NHWC; }
+static int is_seq(feat_layout l) { return l == FEAT_LAYOUT_TOKENS || l == FEAT_LAYOUT_CLS_TOKENS; }
+
+/* The shape as "[2, 28, 28, 192]" for messages. */
+static const char *shape_str(const feat_tensor_shape *s, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < s->ndim && used < cap; i++) {
+        int w = snprintf(buf + used, cap - used, "%s%lld", i ? ", " : "[", (long long)s->dims[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    if (used < cap)
+        snprintf(buf + used, cap - used, "]");
+    return buf;
+}
+
+/* gap / gmp on a rank-4 tensor, cls / mean / max on a rank-3 one: the layout must say which
+ * dimension holds the channels or whether token 0 is a class token. */
+static feat_status check_layout(const char *path, feat_pool pool, feat_layout layout, const feat_tensor_shape *s,
+                                feat_error *err)
+{
+    int want_map = pool == FEAT_POOL_GAP || pool == FEAT_POOL_GMP;
+    char shp[160];
+    if (layout == FEAT_LAYOUT_UNKNOWN)
+        return feat_error_set(err, FEAT_E_MODEL,
+                              "tap '%s:%s': the layout of its %s output is unknown (%s) and the model's side-car "
+                              "declares none for it: export the model with tools/export_models.py, or add a "
+                              "\"layouts\" entry for '%s' to the side-car (docs/taps.md)",
+                              path, feat_pool_name(pool), shape_str(s, shp, sizeof shp),
+                              want_map ? "channels first or last?" : "is token 0 a class token?", path);
+    if (want_map ? !is_map(layout) : !is_seq(layout))
+        return feat_error_set(err, FEAT_E_MODEL,
+                              "tap '%s:%s': the side-car declares layout '%s' for it, which does not fit its rank-%zu "
+                              "output %s",
+                              path, feat_pool_name(pool), feat_layout_name(layout), s->ndim,
+                              shape_str(s, shp, sizeof shp));
+    return FEAT_OK;
+}
+
+feat_status feat_pool_check(const char *path, feat_pool *pool, feat_layout layout, const feat_tensor_shape *s,
+                            size_t *dim_out, feat_error *err)
 {
     if (s->ndim < 1 || s->ndim > 8)
         return feat_error_set(err, FEAT_E_MODEL, "tap '%s': output of rank %zu is not supported", path, s->ndim);
@@ -441,7 +506,8 @@ feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor
     switch (*pool) {
     case FEAT_POOL_NONE:
     case FEAT_POOL_FLATTEN:
-        if (s->ndim == 3)
+        /* An image transformer's sequence has a length fixed by the image size; a text's does not. */
+        if (s->ndim == 3 && layout != FEAT_LAYOUT_CLS_TOKENS)
             return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
                                   "tap '%s:%s': a token sequence [batch, tokens, hidden] has a length that varies "
                                   "with the input; pool it with cls, mean or max",
@@ -455,7 +521,9 @@ feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor
                                   "tap '%s:%s': %s needs a feature map [batch, channels, height, width], the layer "
                                   "gives rank %zu",
                                   path, feat_pool_name(*pool), feat_pool_name(*pool), s->ndim);
-        *dim_out = (size_t)s->dims[1];
+        if (check_layout(path, *pool, layout, s, err) != FEAT_OK)
+            return FEAT_E_MODEL;
+        *dim_out = (size_t)s->dims[layout == FEAT_LAYOUT_NHWC ? 3 : 1];
         return FEAT_OK;
     case FEAT_POOL_CLS:
     case FEAT_POOL_MEAN:
@@ -465,6 +533,11 @@ feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor
                                   "tap '%s:%s': %s needs a token sequence [batch, tokens, hidden], the layer gives "
                                   "rank %zu (use gap or gmp for feature maps)",
                                   path, feat_pool_name(*pool), feat_pool_name(*pool), s->ndim);
+        if (check_layout(path, *pool, layout, s, err) != FEAT_OK)
+            return FEAT_E_MODEL;
+        if (layout == FEAT_LAYOUT_CLS_TOKENS && *pool != FEAT_POOL_CLS && s->dims[1] < 2)
+            return feat_error_set(err, FEAT_E_MODEL, "tap '%s:%s': a class token and no patch tokens", path,
+                                  feat_pool_name(*pool));
         *dim_out = (size_t)s->dims[2];
         return FEAT_OK;
     case FEAT_POOL_AUTO: break;
@@ -472,8 +545,58 @@ feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor
     return feat_error_set(err, FEAT_E_INTERNAL, "tap '%s': unknown pooling %d", path, (int)*pool);
 }
 
-void feat_pool_apply(feat_pool pool, const float *data, const feat_tensor_shape *s, int64_t b, const int64_t *mask,
-                     float *dst)
+/* gap / gmp of one item's map: c channels of hw positions, channel k's values at k * cs + i * ps. */
+static void pool_map(feat_pool pool, const float *x, size_t c, size_t hw, size_t cs, size_t ps, float *dst)
+{
+    for (size_t k = 0; k < c; k++) {
+        const float *p = x + k * cs;
+        if (pool == FEAT_POOL_GAP) {
+            /* Accumulate in double: the reference mean is float32 but summed pairwise;
+             * double keeps us within 1 ulp of it without depending on its order. */
+            double sum = 0;
+            for (size_t i = 0; i < hw; i++)
+                sum += p[i * ps];
+            dst[k] = (float)(sum / (double)hw);
+        } else {
+            float m = p[0];
+            for (size_t i = 1; i < hw; i++)
+                if (p[i * ps] > m || p[i * ps] != p[i * ps])
+                    m = p[i * ps];
+            dst[k] = m;
+        }
+    }
+}
+
+/* mean / max over tokens first.. of one item, skipping masked ones. */
+static void pool_tokens(feat_pool pool, const float *x, size_t first, size_t n_tok, size_t h, const int64_t *mask,
+                        float *dst)
+{
+    size_t used = 0;
+    for (size_t t = first; t < n_tok; t++) {
+        if (mask && !mask[t])
+            continue;
+        const float *p = x + t * h;
+        if (pool == FEAT_POOL_MEAN) {
+            for (size_t k = 0; k < h; k++)
+                dst[k] = used ? dst[k] + p[k] : p[k];
+        } else {
+            for (size_t k = 0; k < h; k++)
+                if (!used || p[k] > dst[k])
+                    dst[k] = p[k];
+        }
+        used++;
+    }
+    if (!used) {
+        for (size_t k = 0; k < h; k++)
+            dst[k] = 0.0f;
+    } else if (pool == FEAT_POOL_MEAN) {
+        for (size_t k = 0; k < h; k++)
+            dst[k] /= (float)used;
+    }
+}
+
+void feat_pool_apply(feat_pool pool, feat_layout layout, const float *data, const feat_tensor_shape *s, int64_t b,
+                     const int64_t *mask, float *dst)
 {
     size_t per_item = 1;
     for (size_t i = 1; i < s->ndim; i++)
@@ -484,54 +607,18 @@ void feat_pool_apply(feat_pool pool, const float *data, const feat_tensor_shape 
     case FEAT_POOL_FLATTEN:
     case FEAT_POOL_AUTO: memcpy(dst, x, per_item * sizeof *dst); return;
     case FEAT_POOL_GAP:
-    case FEAT_POOL_GMP: {
-        size_t c = (size_t)s->dims[1], hw = (size_t)s->dims[2] * (size_t)s->dims[3];
-        for (size_t k = 0; k < c; k++) {
-            const float *p = x + k * hw;
-            if (pool == FEAT_POOL_GAP) {
-                /* Accumulate in double: the reference mean is float32 but summed pairwise;
-                 * double keeps us within 1 ulp of it without depending on its order. */
-                double sum = 0;
-                for (size_t i = 0; i < hw; i++)
-                    sum += p[i];
-                dst[k] = (float)(sum / (double)hw);
-            } else {
-                float m = p[0];
-                for (size_t i = 1; i < hw; i++)
-                    if (p[i] > m || p[i] != p[i])
-                        m = p[i];
-                dst[k] = m;
-            }
-        }
+    case FEAT_POOL_GMP:
+        if (layout == FEAT_LAYOUT_NHWC) /* [H, W, C]: channel k at k + i * C */
+            pool_map(pool, x, (size_t)s->dims[3], (size_t)s->dims[1] * (size_t)s->dims[2], 1, (size_t)s->dims[3], dst);
+        else
+            pool_map(pool, x, (size_t)s->dims[1], (size_t)s->dims[2] * (size_t)s->dims[3],
+                     (size_t)s->dims[2] * (size_t)s->dims[3], 1, dst);
         return;
-    }
     case FEAT_POOL_CLS: memcpy(dst, x, (size_t)s->dims[2] * sizeof *dst); return;
     case FEAT_POOL_MEAN:
-    case FEAT_POOL_MAX: {
-        size_t n_tok = (size_t)s->dims[1], h = (size_t)s->dims[2];
-        size_t used = 0;
-        for (size_t t = 0; t < n_tok; t++) {
-            if (mask && !mask[t])
-                continue;
-            const float *p = x + t * h;
-            if (pool == FEAT_POOL_MEAN) {
-                for (size_t k = 0; k < h; k++)
-                    dst[k] = used ? dst[k] + p[k] : p[k];
-            } else {
-                for (size_t k = 0; k < h; k++)
-                    if (!used || p[k] > dst[k])
-                        dst[k] = p[k];
-            }
-            used++;
-        }
-        if (!used) {
-            for (size_t k = 0; k < h; k++)
-                dst[k] = 0.0f;
-        } else if (pool == FEAT_POOL_MEAN) {
-            for (size_t k = 0; k < h; k++)
-                dst[k] /= (float)used;
-        }
+    case FEAT_POOL_MAX:
+        pool_tokens(pool, x, layout == FEAT_LAYOUT_CLS_TOKENS ? 1 : 0, (size_t)s->dims[1], (size_t)s->dims[2], mask,
+                    dst);
         return;
-    }
     }
 }

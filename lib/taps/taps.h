@@ -22,14 +22,31 @@ typedef enum feat_pool {
     FEAT_POOL_AUTO = 0, /* not given: flatten for feature maps, cls for token sequences */
     FEAT_POOL_NONE,     /* the tensor as is (flattened per item; fixed-size tensors only) */
     FEAT_POOL_FLATTEN,
-    FEAT_POOL_GAP,  /* global average over H, W of [B, C, H, W] */
+    FEAT_POOL_GAP,  /* global average over H, W of a feature map (NCHW or NHWC) */
     FEAT_POOL_GMP,  /* global max over H, W */
     FEAT_POOL_CLS,  /* token 0 of [B, S, H] */
-    FEAT_POOL_MEAN, /* attention-mask-aware mean over tokens */
-    FEAT_POOL_MAX   /* attention-mask-aware max over tokens */
+    FEAT_POOL_MEAN, /* attention-mask-aware mean over tokens (patch tokens for cls-tokens) */
+    FEAT_POOL_MAX   /* attention-mask-aware max over tokens (patch tokens for cls-tokens) */
 } feat_pool;
 
 const char *feat_pool_name(feat_pool pool);
+
+/* What the dimensions of a tapped tensor mean (docs/taps.md, "Layouts"): the model's side-car
+ * declares it per module path ("layouts"), because the shape alone cannot tell [B, C, H, W]
+ * from [B, H, W, C] (torchvision's Swin gives 1 x 28 x 28 x 192). gap and gmp need a feature
+ * map layout, cls, mean and max a token one; UNKNOWN refuses them rather than guess. */
+typedef enum feat_layout {
+    FEAT_LAYOUT_UNKNOWN = 0,
+    FEAT_LAYOUT_NCHW,      /* "nchw": feature map, channels first */
+    FEAT_LAYOUT_NHWC,      /* "nhwc": feature map, channels last (Swin, ConvNeXt block insides) */
+    FEAT_LAYOUT_TOKENS,    /* "tokens": [B, S, H]; mean and max over every (unmasked) token */
+    FEAT_LAYOUT_CLS_TOKENS /* "cls-tokens": [B, 1 + P, H], a class token at 0 (ViT); mean and
+                              max over the P patch tokens only */
+} feat_layout;
+
+const char *feat_layout_name(feat_layout layout);
+/* The layout named by s ("nchw", "nhwc", "tokens", "cls-tokens"); 0 when s names none. */
+int feat_layout_parse(const char *s, feat_layout *out);
 
 #define FEAT_TAP_MAX 64       /* taps per spec after range expansion */
 #define FEAT_TAP_PATH_MAX 256 /* bytes per path */
@@ -72,14 +89,16 @@ typedef struct feat_tensor_shape {
     int64_t dims[8];
 } feat_tensor_shape;
 
-/* Chooses the pooling for AUTO and checks that a pooling fits the tensor rank; returns the
- * pooled length per item in *dim_out. */
-feat_status feat_pool_check(const char *path, feat_pool *pool, const feat_tensor_shape *shape, size_t *dim_out,
-                            feat_error *err);
+/* Chooses the pooling for AUTO and checks that a pooling fits the tensor's rank and layout;
+ * returns the pooled length per item in *dim_out. A pooling that needs the layout of a tensor
+ * whose layout is UNKNOWN, or a layout that contradicts the rank, is FEAT_E_MODEL. */
+feat_status feat_pool_check(const char *path, feat_pool *pool, feat_layout layout, const feat_tensor_shape *shape,
+                            size_t *dim_out, feat_error *err);
 
-/* Pools item b of a batch tensor (row-major, shape as given) into dst (dim_out floats).
- * mask: the item's attention mask of S values (token sequences only; NULL = all tokens). */
-void feat_pool_apply(feat_pool pool, const float *data, const feat_tensor_shape *shape, int64_t b, const int64_t *mask,
-                     float *dst);
+/* Pools item b of a batch tensor (row-major, shape as given) into dst (dim_out floats); the
+ * pooling and layout passed feat_pool_check for this shape. mask: the item's attention mask of
+ * S values (token sequences only; NULL = all tokens). */
+void feat_pool_apply(feat_pool pool, feat_layout layout, const float *data, const feat_tensor_shape *shape, int64_t b,
+                     const int64_t *mask, float *dst);
 
 #endif

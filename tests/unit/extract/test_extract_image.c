@@ -27,7 +27,7 @@ static const char *model_text = "libfeat-test-model  # an image model\n"
                                 "module features.1 2 2 2\n"
                                 "module classifier 5\n";
 static const char *sidecar = "{\"format\": \"libfeat-model\", \"family\": \"test\", \"input\": \"image\","
-                             " \"default_taps\": \"features.1\","
+                             " \"default_taps\": \"features.1\", \"layouts\": {\"\": \"nchw\"},"
                              " \"image\": {\"preset\": \"torchvision\", \"resize\": 16, \"crop\": 16}}";
 
 static char paths[N_ITEMS][PATH_MAX];
@@ -236,8 +236,19 @@ static void test_cancel(void)
 static void test_failed_loads(void)
 {
     tu_write_model("text_sidecar", model_text, "{\"format\": \"libfeat-model\", \"input\": \"text\"}");
+    /* gap / gmp need the layout: a side-car without one refuses them, and a wrong entry too */
+    tu_write_model("no_layout", model_text, "{\"format\": \"libfeat-model\", \"input\": \"image\"}");
+    tu_write_model("bad_layout", model_text,
+                   "{\"format\": \"libfeat-model\", \"layouts\": {\"\": \"nchw\", \"features.*\": \"tokens\"}}");
+    tu_write_model("bad_layout_key", model_text, "{\"format\": \"libfeat-model\", \"layouts\": {\"a..b\": \"nchw\"}}");
+    tu_write_model("bad_layout_value", model_text, "{\"format\": \"libfeat-model\", \"layouts\": {\"\": \"NCHW\"}}");
     static const tu_load_case cases[] = {
         {"text_sidecar.pt", NULL, TAPS, FEAT_E_MODEL, "not an image model"},
+        {"no_layout.pt", NULL, TAPS, FEAT_E_MODEL, "tap 'features.0:gmp': the layout of its [1, 4, 3, 3] output"},
+        {"no_layout.pt", NULL, "features.0:gap", FEAT_E_MODEL, "\"layouts\" entry for 'features.0'"},
+        {"bad_layout.pt", NULL, TAPS, FEAT_E_MODEL, "declares layout 'tokens'"},
+        {"bad_layout_key.pt", NULL, TAPS, FEAT_E_MODEL, "layouts key 'a..b'"},
+        {"bad_layout_value.pt", NULL, TAPS, FEAT_E_MODEL, "must be \"nchw\""},
         {"m.pt", NULL, "features.9:gmp", FEAT_E_NOT_FOUND, "features.9"},
         {"m.pt", NULL, "features:gmp", FEAT_E_MODEL, "container"},
         {"m.pt", NULL, "classifier:gmp", FEAT_E_INVALID_ARGUMENT, "gmp needs a feature map"},

@@ -187,49 +187,93 @@ static void test_resolve_named_children(void)
 static void test_pool(void)
 {
     feat_error e = {0};
+    const feat_layout N = FEAT_LAYOUT_NCHW, T = FEAT_LAYOUT_TOKENS;
     /* [2, 2, 1, 3] feature map */
     const float fm[] = {1, 2, 3, -1, -2, -3, /* item 0 */ 4, 5, 6, 0, 0, 9 /* item 1 */};
     feat_tensor_shape s4 = {4, {2, 2, 1, 3}};
     feat_pool p = FEAT_POOL_AUTO;
     size_t dim;
-    CHECK_EQ_INT(feat_pool_check("x", &p, &s4, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_pool_check("x", &p, N, &s4, &dim, &e), FEAT_OK);
     CHECK_EQ_INT(p, FEAT_POOL_FLATTEN);
     CHECK_EQ_INT(dim, 6);
     float out[6];
-    feat_pool_apply(FEAT_POOL_FLATTEN, fm, &s4, 1, NULL, out);
+    feat_pool_apply(FEAT_POOL_FLATTEN, N, fm, &s4, 1, NULL, out);
     CHECK(out[0] == 4 && out[5] == 9);
     p = FEAT_POOL_GAP;
-    CHECK_EQ_INT(feat_pool_check("x", &p, &s4, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_pool_check("x", &p, N, &s4, &dim, &e), FEAT_OK);
     CHECK_EQ_INT(dim, 2);
-    feat_pool_apply(FEAT_POOL_GAP, fm, &s4, 0, NULL, out);
+    feat_pool_apply(FEAT_POOL_GAP, N, fm, &s4, 0, NULL, out);
     CHECK(out[0] == 2.0f && out[1] == -2.0f);
-    feat_pool_apply(FEAT_POOL_GMP, fm, &s4, 1, NULL, out);
+    feat_pool_apply(FEAT_POOL_GMP, N, fm, &s4, 1, NULL, out);
     CHECK(out[0] == 6.0f && out[1] == 9.0f);
     p = FEAT_POOL_CLS;
-    CHECK_EQ_INT(feat_pool_check("x", &p, &s4, &dim, &e), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_pool_check("x", &p, N, &s4, &dim, &e), FEAT_E_INVALID_ARGUMENT);
     CHECK_STR_HAS(e.msg, "token sequence");
+
+    /* The same numbers read channels last: [2, 2, 1, 3] is H=2, W=1, C=3 per item. */
+    p = FEAT_POOL_GAP;
+    CHECK_EQ_INT(feat_pool_check("x", &p, FEAT_LAYOUT_NHWC, &s4, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(dim, 3);
+    feat_pool_apply(FEAT_POOL_GAP, FEAT_LAYOUT_NHWC, fm, &s4, 0, NULL, out);
+    CHECK(out[0] == 0.0f && out[1] == 0.0f && out[2] == 0.0f);
+    feat_pool_apply(FEAT_POOL_GAP, FEAT_LAYOUT_NHWC, fm, &s4, 1, NULL, out);
+    CHECK(out[0] == 2.0f && out[1] == 2.5f && out[2] == 7.5f);
+    feat_pool_apply(FEAT_POOL_GMP, FEAT_LAYOUT_NHWC, fm, &s4, 0, NULL, out);
+    CHECK(out[0] == 1.0f && out[1] == 2.0f && out[2] == 3.0f);
+    /* Unknown layout: gap and gmp are refused, flatten is not (it keeps every value). */
+    p = FEAT_POOL_GMP;
+    CHECK_EQ_INT(feat_pool_check("features.3", &p, FEAT_LAYOUT_UNKNOWN, &s4, &dim, &e), FEAT_E_MODEL);
+    CHECK_STR_HAS(e.msg, "tap 'features.3:gmp': the layout of its [2, 2, 1, 3] output is unknown");
+    CHECK_STR_HAS(e.msg, "\"layouts\"");
+    p = FEAT_POOL_FLATTEN;
+    CHECK_EQ_INT(feat_pool_check("x", &p, FEAT_LAYOUT_UNKNOWN, &s4, &dim, &e), FEAT_OK);
+    p = FEAT_POOL_GAP;
+    CHECK_EQ_INT(feat_pool_check("x", &p, T, &s4, &dim, &e), FEAT_E_MODEL);
+    CHECK_STR_HAS(e.msg, "layout 'tokens'");
 
     /* [1, 3, 2] token sequence with the last token padded */
     const float seq[] = {1, 10, 3, 30, 100, 1000};
     const int64_t mask[] = {1, 1, 0};
     feat_tensor_shape s3 = {3, {1, 3, 2}};
     p = FEAT_POOL_AUTO;
-    CHECK_EQ_INT(feat_pool_check("x", &p, &s3, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_pool_check("x", &p, T, &s3, &dim, &e), FEAT_OK);
     CHECK_EQ_INT(p, FEAT_POOL_CLS);
     CHECK_EQ_INT(dim, 2);
-    feat_pool_apply(FEAT_POOL_CLS, seq, &s3, 0, mask, out);
+    feat_pool_apply(FEAT_POOL_CLS, T, seq, &s3, 0, mask, out);
     CHECK(out[0] == 1 && out[1] == 10);
-    feat_pool_apply(FEAT_POOL_MEAN, seq, &s3, 0, mask, out);
+    feat_pool_apply(FEAT_POOL_MEAN, T, seq, &s3, 0, mask, out);
     CHECK(out[0] == 2 && out[1] == 20);
-    feat_pool_apply(FEAT_POOL_MAX, seq, &s3, 0, mask, out);
+    feat_pool_apply(FEAT_POOL_MAX, T, seq, &s3, 0, mask, out);
     CHECK(out[0] == 3 && out[1] == 30);
-    feat_pool_apply(FEAT_POOL_MEAN, seq, &s3, 0, NULL, out);
+    feat_pool_apply(FEAT_POOL_MEAN, T, seq, &s3, 0, NULL, out);
     CHECK(fabsf(out[0] - 104.0f / 3) < 1e-5f);
+    /* A class token at 0: mean and max take the patch tokens 1.. only. */
+    feat_pool_apply(FEAT_POOL_MEAN, FEAT_LAYOUT_CLS_TOKENS, seq, &s3, 0, NULL, out);
+    CHECK(out[0] == 51.5f && out[1] == 515.0f);
+    feat_pool_apply(FEAT_POOL_MAX, FEAT_LAYOUT_CLS_TOKENS, seq, &s3, 0, NULL, out);
+    CHECK(out[0] == 100.0f && out[1] == 1000.0f);
+    feat_pool_apply(FEAT_POOL_CLS, FEAT_LAYOUT_CLS_TOKENS, seq, &s3, 0, NULL, out);
+    CHECK(out[0] == 1.0f && out[1] == 10.0f);
+    p = FEAT_POOL_FLATTEN; /* an image transformer's sequence has a fixed length */
+    CHECK_EQ_INT(feat_pool_check("x", &p, FEAT_LAYOUT_CLS_TOKENS, &s3, &dim, &e), FEAT_OK);
+    CHECK_EQ_INT(dim, 6);
+    feat_tensor_shape s1 = {3, {1, 1, 2}};
+    p = FEAT_POOL_MEAN;
+    CHECK_EQ_INT(feat_pool_check("x", &p, FEAT_LAYOUT_CLS_TOKENS, &s1, &dim, &e), FEAT_E_MODEL);
+    p = FEAT_POOL_MEAN;
+    CHECK_EQ_INT(feat_pool_check("x", &p, FEAT_LAYOUT_UNKNOWN, &s3, &dim, &e), FEAT_E_MODEL);
+    CHECK_STR_HAS(e.msg, "class token");
+    p = FEAT_POOL_CLS;
+    CHECK_EQ_INT(feat_pool_check("x", &p, FEAT_LAYOUT_NHWC, &s3, &dim, &e), FEAT_E_MODEL);
     p = FEAT_POOL_GAP;
-    CHECK_EQ_INT(feat_pool_check("x", &p, &s3, &dim, &e), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_pool_check("x", &p, T, &s3, &dim, &e), FEAT_E_INVALID_ARGUMENT);
     p = FEAT_POOL_FLATTEN;
-    CHECK_EQ_INT(feat_pool_check("x", &p, &s3, &dim, &e), FEAT_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(feat_pool_check("x", &p, T, &s3, &dim, &e), FEAT_E_INVALID_ARGUMENT);
     CHECK_STR_HAS(e.msg, "varies");
+    feat_layout l;
+    CHECK(feat_layout_parse("cls-tokens", &l) && l == FEAT_LAYOUT_CLS_TOKENS);
+    CHECK(!feat_layout_parse("NCHW", &l) && !feat_layout_parse("unknown", &l));
+    CHECK_STR_HAS(feat_layout_name(FEAT_LAYOUT_NHWC), "nhwc");
 }
 
 int main(void)
