@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
 """The feat command line itself, no model needed: `feat --help` lists every subcommand, each
-subcommand's --help is aligned and accepts exactly what it lists, and bad option values are
-one clear error line with exit status 2."""
+subcommand's --help is aligned and accepts exactly what it lists, bad option values are one
+clear error line with exit status 2, mistyped commands and options get a "did you mean", and
+the man page and bash completion generated from the help carry every command and option."""
 import re
 import subprocess
 
 import pytest
+
+from conftest import build_path
 
 SUBCOMMANDS = ["layers", "image", "text", "tokenize", "preprocess", "merge", "probe", "finetune", "predict", "version"]
 WITH_OPTIONS = [c for c in SUBCOMMANDS if c != "version"]
@@ -177,3 +180,39 @@ def test_usage_errors_print_the_help(feat_cli, args):
     r = feat(feat_cli, *args)
     assert r.returncode == 2
     assert r.stderr.startswith(f"usage: feat {args[0]} ") and "options:" in r.stderr, r.stderr
+
+
+def test_man_page_has_every_command_and_option(feat_cli):
+    """feat.1 is generated at build time from the help (tools/cli_docs.py): it must carry every
+    subcommand and each one's options, so the page cannot fall behind the CLI."""
+    page = build_path("tools", "feat", "feat.1").read_text(encoding="utf-8")
+    assert page.startswith(".TH FEAT 1 ")
+    sections = re.split(r"^\.SS ", page, flags=re.M)[1:]
+    assert [s.split(None, 1)[0] for s in sections] == SUBCOMMANDS
+    for cmd, section in zip(SUBCOMMANDS, sections):
+        if cmd == "version":
+            continue
+        found, _ = help_options(feat(feat_cli, cmd, "--help").stdout)
+        for name, _, _ in found:
+            assert "\\fB\\-\\-" + name.replace("-", "\\-") + "\\fR" in section, (cmd, name)
+
+
+def complete(words):
+    """What the generated bash completion offers for the command line `words` (the last one
+    being completed)."""
+    script = build_path("tools", "feat", "completion", "feat")
+    line = " ".join(f"'{w}'" for w in words)
+    r = subprocess.run(["bash", "-c", f'source "{script}"; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; '
+                        '_feat; printf "%s\\n" "${COMPREPLY[@]}"'], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_bash_completion_from_the_tables():
+    assert complete(["feat", "ima"]) == ["image"]
+    assert set(complete(["feat", ""])) >= set(SUBCOMMANDS)
+    assert complete(["feat", "image", "--fus"]) == ["--fusion"]
+    assert complete(["feat", "image", "--fusion", ""]) == ["concat", "mean"]
+    assert complete(["feat", "text", "--precision", "b"]) == ["bf16"]
+    assert "--window-pooling" in complete(["feat", "text", "--w"])
+    assert "--window-pooling" not in complete(["feat", "image", "--w"])
