@@ -1,15 +1,19 @@
 # SPDX-License-Identifier: MIT
 """Loading libfeat.so and declaring its C functions (ctypes).
 
-Search order: the FEAT_LIBRARY environment variable (a file path), a copy shipped inside this
-package (libfeat/_lib/libfeat.so*), then the system loader (ctypes.util.find_library, which
-honours LD_LIBRARY_PATH and the ld.so cache). The loaded library must report the ABI this
-module was written for, else importing libfeat raises ImportError.
+Search order: the FEAT_LIBRARY environment variable (a file path; an explicit choice, never
+second-guessed), a copy shipped inside this package (libfeat/_lib/libfeat.so*, what a platform
+wheel bundles), the dynamic loader's own search (LD_LIBRARY_PATH, the ld.so cache after
+`ldconfig`, the default directories; then ctypes.util.find_library), and last the directory
+`pkg-config libfeat` names (PKG_CONFIG_PATH), which is where `meson install` into a non-system
+prefix put it. The loaded library must report the ABI this module was written for, else
+importing libfeat raises ImportError.
 """
 import ctypes
 import ctypes.util
 import glob
 import os
+import subprocess
 
 #: The ABI generation these bindings were written against (FEAT_ABI_VERSION in feat/common.h).
 ABI_VERSION = 1
@@ -202,12 +206,35 @@ def _candidates():
     for pattern in ("libfeat.so.%d" % ABI_VERSION, "libfeat.so", "libfeat.so.*", "libfeat*.dylib", "feat*.dll"):
         for p in sorted(glob.glob(os.path.join(here, pattern))):
             yield p
+    # The loader by soname first: it reads LD_LIBRARY_PATH, which find_library ignores on
+    # some systems.
+    yield "libfeat.so.%d" % ABI_VERSION
     found = ctypes.util.find_library("feat")
     if found:
         yield found
-    # find_library ignores LD_LIBRARY_PATH on some systems; the loader itself does not.
-    yield "libfeat.so.%d" % ABI_VERSION
     yield "libfeat.so"
+    for d in _pkg_config_dirs():
+        for name in ("libfeat.so.%d" % ABI_VERSION, "libfeat.so"):
+            p = os.path.join(d, name)
+            if os.path.exists(p):
+                yield p
+
+
+def _pkg_config_dirs():
+    """The library directories of `pkg-config libfeat`: -L of its Libs (an installed prefix, or a
+    meson build tree through meson-uninstalled/libfeat-uninstalled.pc), then its libdir."""
+    dirs = []
+    for args in (["--libs-only-L"], ["--variable=libdir"]):
+        try:
+            out = subprocess.run(["pkg-config"] + args + ["libfeat"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=30, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            return dirs  # no pkg-config, or no libfeat.pc on its path
+        for tok in out.decode("utf-8", "replace").split():
+            d = tok[2:] if tok.startswith("-L") else tok
+            if d and d not in dirs:
+                dirs.append(d)
+    return dirs
 
 
 class _Missing:
@@ -239,7 +266,9 @@ def _load():
         except OSError as e:
             errors.append("%s: %s" % (cand, e))
     if dll is None:
-        raise ImportError("libfeat: cannot load libfeat.so (set FEAT_LIBRARY to its path):\n  "
+        raise ImportError("libfeat: cannot load libfeat.so (tried the package's _lib/, the dynamic loader "
+                          "and pkg-config libfeat; install it there, add its prefix's pkgconfig "
+                          "directory to PKG_CONFIG_PATH, or set FEAT_LIBRARY to its path):\n  "
                           + "\n  ".join(errors))
     try:
         abi = dll.feat_abi_version
