@@ -9,6 +9,7 @@
 
 typedef struct parser {
     const char *p, *end, *start;
+    size_t nodes, max_nodes; /* values allocated so far, and the limit */
     feat_error *err;
 } parser;
 
@@ -127,6 +128,11 @@ static feat_status parse_string(parser *ps, char **out)
                 free(o);
                 return fail(ps, "unpaired surrogate");
             }
+            if (cp == 0) {
+                /* Strings are NUL-terminated: an embedded NUL would cut a key or a token short. */
+                free(o);
+                return fail(ps, "\\u0000 in a string");
+            }
             n += put_utf8(o + n, cp);
             break;
         }
@@ -151,6 +157,8 @@ static feat_status parse_container(parser *ps, feat_json *v, int depth, char clo
         return FEAT_OK;
     }
     for (;;) {
+        if (++ps->nodes > ps->max_nodes)
+            return feat_error_set(ps->err, FEAT_E_LIMIT, "JSON has more than %zu values", ps->max_nodes);
         feat_json *c = calloc(1, sizeof *c);
         if (!c)
             return feat_error_set(ps->err, FEAT_E_NOMEM, "out of memory parsing JSON");
@@ -260,10 +268,16 @@ void feat_json_free(feat_json *j)
 
 feat_status feat_json_parse(const char *text, size_t len, feat_json **out, feat_error *err)
 {
+    return feat_json_parse_limited(text, len, FEAT_JSON_MAX_BYTES, FEAT_JSON_MAX_BYTES / 2, out, err);
+}
+
+feat_status feat_json_parse_limited(const char *text, size_t len, size_t max_bytes, size_t max_values, feat_json **out,
+                                    feat_error *err)
+{
     *out = NULL;
-    if (len > FEAT_JSON_MAX_BYTES)
-        return feat_error_set(err, FEAT_E_LIMIT, "JSON of %zu bytes is larger than %u", len, FEAT_JSON_MAX_BYTES);
-    parser ps = {text, text + len, text, err};
+    if (len > max_bytes)
+        return feat_error_set(err, FEAT_E_LIMIT, "JSON of %zu bytes is larger than %zu", len, max_bytes);
+    parser ps = {text, text + len, text, 0, max_values, err};
     feat_json *root = calloc(1, sizeof *root);
     if (!root)
         return feat_error_set(err, FEAT_E_NOMEM, "out of memory parsing JSON");

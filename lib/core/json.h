@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A small, strict JSON reader for model side-cars (a few KB written by
- * tools/export_models.py). Parses into a tree; limits depth and size against hostile files. */
+ * tools/export_models.py) and Hugging Face tokenizer.json files (lib/text/tokenizer_json.c).
+ * Parses into a tree; limits depth, size and the number of values against hostile files.
+ * Strings are NUL-terminated, so a \u0000 escape is refused. */
 #ifndef FEAT_CORE_JSON_H
 #define FEAT_CORE_JSON_H
 
@@ -30,7 +32,12 @@ struct feat_json {
 #define FEAT_JSON_MAX_BYTES (1u << 20)
 #define FEAT_JSON_MAX_DEPTH 32
 
+/* Side-car limits: FEAT_JSON_MAX_BYTES (a value takes at least 2 bytes, so no value limit). */
 feat_status feat_json_parse(const char *text, size_t len, feat_json **out, feat_error *err);
+/* Caller's limits: more than @p max_bytes bytes or @p max_values values (array elements and
+ * object members) is FEAT_E_LIMIT. */
+feat_status feat_json_parse_limited(const char *text, size_t len, size_t max_bytes, size_t max_values, feat_json **out,
+                                    feat_error *err);
 feat_status feat_json_parse_file(const char *path, feat_json **out, feat_error *err);
 void feat_json_free(feat_json *j);
 

@@ -85,6 +85,17 @@ static void test_json(void)
     memset(deep, '[', sizeof deep);
     CHECK_EQ_INT(feat_json_parse(deep, sizeof deep, &j, &e), FEAT_E_DECODE);
     CHECK_STR_HAS(e.msg, "nested too deeply");
+    /* Strings are NUL-terminated: a \u0000 would cut a key or a token short. */
+    CHECK_EQ_INT(feat_json_parse("\"a\\u0000b\"", 10, &j, &e), FEAT_E_DECODE);
+    CHECK_STR_HAS(e.msg, "\\u0000 in a string");
+    /* The caller's limits (tokenizer.json): 5 values here (1, 2, 3, [4] and 4). */
+    const char *arr = "[1, 2, 3, [4]]";
+    CHECK_EQ_INT(feat_json_parse_limited(arr, strlen(arr), 64, 5, &j, &e), FEAT_OK);
+    feat_json_free(j);
+    CHECK_EQ_INT(feat_json_parse_limited(arr, strlen(arr), 64, 4, &j, &e), FEAT_E_LIMIT);
+    CHECK_STR_HAS(e.msg, "more than 4 values");
+    CHECK_EQ_INT(feat_json_parse_limited(arr, strlen(arr), 10, 5, &j, &e), FEAT_E_LIMIT);
+    CHECK_STR_HAS(e.msg, "larger than 10");
 }
 
 static void test_npy(void)
