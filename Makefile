@@ -27,11 +27,13 @@ build: setup $(BUILD)/build.ninja
 
 # The whole suite: the pure-C parts under ASan+UBSan, the extractors' threads under TSan, short
 # fuzz runs, the C unit and ABI tests, the Python-driven parity tests (pytest) against PyTorch,
-# Pillow and Hugging Face tokenizers, then the Python, Go and Rust bindings.
+# Pillow and Hugging Face tokenizers, then the Python, Go and Rust bindings, then an install
+# into a temporary prefix and the programs that use it (tests/install/test_install.sh).
 test: build test-sanitize test-tsan fuzz-smoke
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) $(PY) -m pytest -q tests
 	FEAT_BUILD_DIR=$(CURDIR)/$(BUILD) bash bindings/test.sh
+	bash tests/install/test_install.sh
 
 $(SAN)/build.ninja:
 	meson setup $(SAN) -Dtorch=disabled -Db_sanitize=address,undefined -Dbuildtype=debugoptimized
