@@ -19,6 +19,7 @@ struct feat_npy_writer {
     size_t inner[4];
     size_t n_inner;
     size_t rows;
+    int write_errno; /* why an earlier append failed: the stream's error flag stays set */
 };
 
 static int write_header(FILE *f, size_t rows, const size_t *inner, size_t n_inner)
@@ -84,8 +85,10 @@ feat_status feat_npy_open_shape(const char *path, const size_t *inner, size_t n_
     w->f = fopen(w->partial, "wb");
     if (!w->f || write_header(w->f, 0, w->inner, w->n_inner) != 0) {
         int e = errno;
-        if (w->f)
+        if (w->f) {
             fclose(w->f);
+            remove(w->partial);
+        }
         free(w->path);
         free(w->partial);
         free(w);
@@ -97,8 +100,10 @@ feat_status feat_npy_open_shape(const char *path, const size_t *inner, size_t n_
 
 feat_status feat_npy_append(feat_npy_writer *w, const float *rows, size_t n_rows, feat_error *err)
 {
-    if (n_rows && fwrite(rows, sizeof(float) * w->cols, n_rows, w->f) != n_rows)
+    if (n_rows && fwrite(rows, sizeof(float) * w->cols, n_rows, w->f) != n_rows) {
+        w->write_errno = errno;
         return feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", w->partial, strerror(errno));
+    }
     w->rows += n_rows;
     return FEAT_OK;
 }
@@ -112,11 +117,21 @@ static void writer_free(feat_npy_writer *w)
     free(w);
 }
 
+feat_status feat_npy_sync(feat_npy_writer *w, feat_error *err)
+{
+    /* A failed buffered write may show only in the stream's error flag (a later fflush of what
+     * is left can succeed), so a file with a failed append is never finished. */
+    if (ferror(w->f))
+        return feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", w->partial,
+                              strerror(w->write_errno ? w->write_errno : EIO));
+    if (write_header(w->f, w->rows, w->inner, w->n_inner) != 0 || fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
+        return feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", w->partial, strerror(errno));
+    return FEAT_OK;
+}
+
 feat_status feat_npy_close(feat_npy_writer *w, feat_error *err)
 {
-    feat_status st = FEAT_OK;
-    if (write_header(w->f, w->rows, w->inner, w->n_inner) != 0 || fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
-        st = feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", w->partial, strerror(errno));
+    feat_status st = feat_npy_sync(w, err);
     if (fclose(w->f) != 0 && st == FEAT_OK)
         st = feat_error_set(err, FEAT_E_IO, "cannot close %s: %s", w->partial, strerror(errno));
     if (st == FEAT_OK && rename(w->partial, w->path) != 0)

@@ -19,7 +19,12 @@ feat_status feat_npy_open(const char *path, size_t cols, feat_npy_writer **out, 
 feat_status feat_npy_open_shape(const char *path, const size_t *inner, size_t n_inner, feat_npy_writer **out,
                                 feat_error *err);
 feat_status feat_npy_append(feat_npy_writer *w, const float *rows, size_t n_rows, feat_error *err);
-/* Finalizes the header, flushes to disk and renames into place; frees w in every case. */
+/* Writes the final header and flushes the rows to disk, still under PATH.partial (the writer
+ * stays open): a caller that puts several files into place syncs all of them before renaming
+ * any (the CLI's join). */
+feat_status feat_npy_sync(feat_npy_writer *w, feat_error *err);
+/* Finalizes the header, flushes to disk and renames into place; frees w in every case (on
+ * failure PATH.partial is removed and PATH is left as it was). */
 feat_status feat_npy_close(feat_npy_writer *w, feat_error *err);
 /* Abandons the output: removes the partial file and frees w. NULL is a no-op. */
 void feat_npy_abort(feat_npy_writer *w);

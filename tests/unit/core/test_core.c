@@ -128,6 +128,21 @@ static void test_npy(void)
         fclose(f);
     }
     remove(path);
+    /* Synced rows stay under the temporary name until close renames them. */
+    CHECK_EQ_INT(feat_npy_open(path, 3, &w, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_npy_append(w, rows, 1, &e), FEAT_OK);
+    CHECK_EQ_INT(feat_npy_sync(w, &e), FEAT_OK);
+    CHECK(access(path, F_OK) != 0);
+    f = fopen(partial, "rb");
+    CHECK(f != NULL);
+    if (f) {
+        size_t r = 0, c = 0;
+        CHECK_EQ_INT(feat_npy_read_header(f, &r, &c, &e), FEAT_OK);
+        CHECK_EQ_INT(r, 1);
+        fclose(f);
+    }
+    feat_npy_abort(w);
+    CHECK(access(partial, F_OK) != 0);
     CHECK_EQ_INT(feat_npy_open("/nonexistent-dir/x.npy", 3, &w, &e), FEAT_E_IO);
     rmdir(dir);
 
