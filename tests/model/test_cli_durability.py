@@ -91,15 +91,24 @@ def test_kill_and_resume_equals_uninterrupted(feat_cli, models, images, tmp_path
     assert not parts.exists() and not joined.exists()
 
 
+def stamp(path):
+    """What a part's table keeps of an input file: its size and modification time."""
+    st = os.stat(path)
+    return f"{st.st_size} {st.st_mtime_ns // 10**9}.{st.st_mtime_ns % 10**9:09d}"
+
+
 def split_into_parts(npy, parts, rows_per_part=3):
     """The parts a run leaves when it is killed after writing its output but before removing
-    them: the output cut into part files as the run wrote them."""
+    them: the output cut into part files as the run wrote them (their tables have a fifth
+    column, each input file's stamp, which the join drops)."""
     data = np.load(npy)
-    header, *rows = read_table(npy).splitlines(keepends=True)
+    _, *rows = read_table(npy).splitlines()
+    rows = [r + "\t" + stamp(r.split("\t")[2]) + "\n" for r in rows]
     parts.mkdir()
     for first in range(0, len(rows), rows_per_part):
         base = parts / f"part-{first:09d}"
-        (parts / (base.name + ".rows.tsv")).write_text(header + "".join(rows[first:first + rows_per_part]))
+        (parts / (base.name + ".rows.tsv")).write_text("row\tstatus\tinput\tmessage\tstamp\n" +
+                                                       "".join(rows[first:first + rows_per_part]))
         np.save(parts / (base.name + ".npy"), data[first:first + rows_per_part])
 
 

@@ -226,6 +226,8 @@ typedef struct cli_job {
     void *ctx;
     const struct cli_columns *columns; /* written as OUT.columns.tsv with the output; NULL: none */
     const struct cli_append *append;   /* columns joined after the model's (dim includes them), or NULL */
+    /* labels are file paths: each part keeps their size and modification time, which --resume checks */
+    int files;
 } cli_job;
 
 /* Extracts all inputs of job part by part into common->output (resuming with --resume),
@@ -238,17 +240,25 @@ int cli_run(const cli_job *job, const cli_common *common);
  * part, OUT.parts/part-<first row>.rows.tsv then .npy, each fsynced and renamed into place,
  * so a run killed at any moment leaves only complete parts. When every input is done the
  * parts are joined into OUT.npy (float32 rows, NaN for failed items) and OUT.rows.tsv (row,
- * status, input, message), renamed into place; then OUT.parts is renamed OUT.parts.joined
- * and deleted, so a run killed after the join leaves either all its parts (--resume joins
- * them again) or none that resume would read. With resume, the
- * parts of an earlier run over the same inputs are checked and kept; *first_todo says where
- * to go on. The table's row column numbers inputs in the whole, unsharded list. */
+ * status, input, message): all written and synced under temporary names, then the old OUT.npy
+ * removed, the table and column map renamed into place and OUT.npy last, so an OUT.npy in
+ * place is always complete and its siblings are its own. Then OUT.parts is renamed
+ * OUT.parts.joined and deleted, so a run killed after the join leaves either all its parts
+ * (--resume joins them again) or none that resume would read. The join refuses parts that do
+ * not cover every input (one removed during the run). With resume, the parts of an earlier
+ * run over the same inputs (names, and with files their size and modification time) are
+ * checked and kept; *first_todo says where to go on. The table's row column numbers inputs
+ * in the whole, unsharded list. */
 typedef struct out_writer out_writer;
-out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, size_t shard_i,
+out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int files, size_t shard_i,
                      size_t shard_n, int resume, size_t *first_todo);
 /* The column map written at the join as OUT.columns.tsv (before OUT.npy goes into place);
  * borrowed until out_finish. */
 void out_set_columns(out_writer *w, const struct cli_columns *columns);
+/* Before the next part's n inputs are read: with files (out_open), notes each one's size and
+ * modification time for the part's table, where --resume checks them; returns -1 when out of
+ * memory. Noting them before the read means a file that changes during it fails the check. */
+int out_begin_part(out_writer *w, char *const *inputs, size_t n);
 /* Appends the rows of r's n items as the next part: rows (n x dim floats), or r's own data
  * when rows is NULL; statuses and messages from r. */
 int out_append(out_writer *w, const feat_result *r, const float *rows, char *const *inputs, size_t n);

@@ -107,7 +107,7 @@ static int run(char **inputs, int n, cli_common *c, void *unused)
     if (!cli_start(c) && !list_inputs(inputs, n, c, &j.files) &&
         !(c->n_append && !(j.append = cli_append_load(c->append, c->n_append, "path", j.files.v, j.files.n))) &&
         !load_models(&j, c)) {
-        cli_job job = {"image", "images", 0, j.files.v, j.files.n, j.columns.dim, extract, &j, &j.columns, j.append};
+        cli_job job = {"image", "images", 0, j.files.v, j.files.n, j.columns.dim, extract, &j, &j.columns, j.append, 1};
         rc = cli_run(&job, c);
     }
     feat_image_ensemble_free(j.ens);

@@ -272,7 +272,8 @@ static int extract_features(const probe_args *a, const cli_common *c, const stem
                        extract,
                        &j,
                        &columns,
-                       NULL};
+                       NULL,
+                       !j.text};
         cli_common cc = *c;
         cc.output = p->npy;
         cc.shard_i = 0, cc.shard_n = 1;

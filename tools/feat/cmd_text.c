@@ -204,8 +204,8 @@ static int run(char **operands, int n, cli_common *c, void *ctx)
     int rc = 1;
     if (!cli_start(c) && !read_input(j, c) && !(c->pair && split_pairs(j)) && !load_append(j, c) &&
         !load_models(j, c) && !make_labels(j, c)) {
-        cli_job job = {"line",         "lines", 1, j->labels.v, j->labels.n,
-                       j->columns.dim, extract, j, &j->columns, j->append};
+        cli_job job = {"line",      "lines",   1, j->labels.v, j->labels.n, j->columns.dim, extract, j,
+                       &j->columns, j->append, 0};
         rc = cli_run(&job, c);
     }
     feat_text_ensemble_free(j->ens);

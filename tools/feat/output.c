@@ -14,7 +14,9 @@
 struct out_writer {
     char *npy_path, *tsv_path, *parts_dir;
     char *joined_dir; /* parts_dir renamed once they are joined, then deleted */
-    size_t dim, next_row;
+    size_t dim, next_row, n_inputs;
+    int files;                  /* the inputs are files: each part's table holds their stamps */
+    strlist stamps;             /* the stamps of the part being extracted (out_begin_part) */
     const cli_columns *columns; /* written as columns_path at the join; NULL: none */
     char *columns_path;
     size_t shard_i, shard_n; /* the table's row column holds the input's index in the whole
@@ -42,15 +44,30 @@ static void sanitize(const char *in, char *out, size_t cap)
     out[i] = '\0';
 }
 
-static int fsync_and_rename(FILE *f, const char *from, const char *to)
+/* Flushes, syncs and closes f, the temporary tmp of the file `name`; on failure tmp is
+ * removed and err says why, naming `name`. A failed buffered write can leave only the stream's
+ * error flag behind (fflush of the rest may then succeed), so ferror is checked as well. */
+static int close_synced(FILE *f, const char *tmp, const char *name, feat_error *err)
 {
-    int rc = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    rc |= fclose(f) != 0;
-    if (!rc)
-        rc = rename(from, to) != 0;
-    if (rc)
-        fprintf(stderr, "feat: cannot write %s: %s\n", to, strerror(errno));
-    return rc;
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (!bad && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        bad = errno;
+    if (fclose(f) != 0 && !bad)
+        bad = errno;
+    if (!bad)
+        return 0;
+    remove(tmp);
+    feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", name, strerror(bad));
+    return -1;
+}
+
+static int rename_into_place(const char *from, const char *to, feat_error *err)
+{
+    if (rename(from, to) == 0)
+        return 0;
+    feat_error_set(err, FEAT_E_IO, "cannot rename %s to %s: %s", from, to, strerror(errno));
+    remove(from);
+    return -1;
 }
 
 static void sync_dir(const char *dir)
@@ -69,6 +86,7 @@ static void writer_free(out_writer *w)
     free(w->parts_dir);
     free(w->joined_dir);
     free(w->columns_path);
+    strlist_free(&w->stamps);
     free(w);
 }
 
@@ -112,9 +130,65 @@ static int list_parts(const char *dir, strlist *parts)
     return 0;
 }
 
+/* What a part's table keeps of an input file to see at --resume whether it changed: its size
+ * and modification time (what make and rsync compare), or "-" when it cannot be stat'd. */
+static void file_stamp(const char *path, char *out, size_t cap)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        snprintf(out, cap, "-");
+    else
+        snprintf(out, cap, "%lld %lld.%09ld", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                 (long)st.st_mtim.tv_nsec);
+}
+
+#define PART_HEADER "row\tstatus\tinput\tmessage\tstamp\n" /* the stamp column is dropped at the join */
+
+/* Checks the table of one part of an earlier run against rows [row, row + rows) of the inputs:
+ * row numbers, input names and, for files, stamps. Returns 0, or -1 with *why set when an input
+ * file changed. */
+static int check_table(const out_writer *w, FILE *f, size_t row, size_t rows, char *const *inputs, char *why,
+                       size_t cap)
+{
+    char *line = NULL;
+    size_t lcap = 0, k = 0;
+    ssize_t len = getline(&line, &lcap, f);
+    int bad = len < 0 || strcmp(line, PART_HEADER) != 0;
+    while (!bad && (len = getline(&line, &lcap, f)) > 0) {
+        char *fields[5] = {line, NULL, NULL, NULL, NULL};
+        for (int j = 1; j < 5; j++) {
+            char *t = fields[j - 1] ? strchr(fields[j - 1], '\t') : NULL;
+            if (t) {
+                *t = '\0';
+                fields[j] = t + 1;
+            }
+        }
+        char want[8192], stamp[64];
+        if (k < rows)
+            sanitize(inputs[row + k], want, sizeof want);
+        bad = k >= rows || !fields[4] || strtoul(fields[0], NULL, 10) != (row + k) * w->shard_n + w->shard_i ||
+              strcmp(fields[2], want) != 0;
+        if (!bad)
+            fields[4][strcspn(fields[4], "\n")] = '\0';
+        if (!bad && w->files) {
+            file_stamp(inputs[row + k], stamp, sizeof stamp);
+            if (strcmp(stamp, fields[4]) != 0) {
+                snprintf(why, cap,
+                         "input %s changed since the part was written (size and modification time %s, now %s)", want,
+                         fields[4], stamp);
+                bad = 1;
+            }
+        }
+        k++;
+    }
+    free(line);
+    return bad || k != rows ? -1 : 0;
+}
+
 /* Checks one part of an earlier run: its rows start at `row`, its width is dim and its
- * inputs are the ones we were given. Returns its row count, or (size_t)-1. */
-static size_t check_part(const out_writer *w, const char *name, size_t row, char *const *inputs, size_t n_inputs)
+ * inputs are the ones we were given. Returns its row count, or (size_t)-1 (*why says why when
+ * an input changed). */
+static size_t check_part(const out_writer *w, const char *name, size_t row, char *const *inputs, char *why, size_t cap)
 {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", w->parts_dir, name);
@@ -123,7 +197,7 @@ static size_t check_part(const out_writer *w, const char *name, size_t row, char
     FILE *f = fopen(path, "rb");
     size_t rows = 0, cols = 0;
     feat_error err = {0};
-    int ok = f && feat_npy_read_header(f, &rows, &cols, &err) == FEAT_OK && cols == w->dim && row + rows <= n_inputs;
+    int ok = f && feat_npy_read_header(f, &rows, &cols, &err) == FEAT_OK && cols == w->dim && row + rows <= w->n_inputs;
     if (f)
         fclose(f);
     if (!ok)
@@ -132,32 +206,44 @@ static size_t check_part(const out_writer *w, const char *name, size_t row, char
     f = fopen(path, "r");
     if (!f)
         return (size_t)-1;
-    char *line = NULL;
-    size_t cap = 0, k = 0;
-    ssize_t len;
-    int bad = getline(&line, &cap, f) < 0; /* header */
-    while (!bad && (len = getline(&line, &cap, f)) > 0) {
-        char *fields[4] = {line, NULL, NULL, NULL};
-        for (int j = 1; j < 4; j++) {
-            char *t = fields[j - 1] ? strchr(fields[j - 1], '\t') : NULL;
-            if (t) {
-                *t = '\0';
-                fields[j] = t + 1;
-            }
-        }
-        char want[8192];
-        if (k < rows)
-            sanitize(inputs[row + k], want, sizeof want);
-        bad = k >= rows || !fields[2] || strtoul(fields[0], NULL, 10) != (row + k) * w->shard_n + w->shard_i ||
-              strcmp(fields[2], want) != 0;
-        k++;
-    }
-    free(line);
+    int bad = check_table(w, f, row, rows, inputs, why, cap);
     fclose(f);
-    return bad || k != rows ? (size_t)-1 : rows;
+    return bad ? (size_t)-1 : rows;
 }
 
-out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, size_t shard_i,
+/* Checks the parts left in parts_dir by an earlier run and counts their rows into
+ * w->next_row; returns -1 after saying why they cannot be continued (or, without resume, that
+ * they are there). */
+static int check_parts(out_writer *w, const strlist *parts, char *const *inputs, int resume)
+{
+    size_t checked = 0;
+    char why[9000] = "";
+    for (; checked < parts->n; checked++) {
+        size_t rows = check_part(w, parts->v[checked], w->next_row, inputs, why, sizeof why);
+        if (rows == (size_t)-1)
+            break;
+        w->next_row += rows;
+    }
+    struct stat st;
+    if (parts->n && !resume && checked == parts->n && w->next_row == w->n_inputs && stat(w->npy_path, &st) == 0)
+        fprintf(stderr,
+                "feat: %s holds the complete parts of a run killed while it finished %s: rerun with --resume "
+                "to finish it, or remove %s\n",
+                w->parts_dir, w->npy_path, w->parts_dir);
+    else if (parts->n && !resume)
+        fprintf(stderr, "feat: %s holds the parts of an interrupted run: rerun with --resume to go on, or remove it\n",
+                w->parts_dir);
+    else if (checked < parts->n)
+        fprintf(stderr,
+                "feat: %s/%s does not continue the earlier parts with these inputs and settings%s%s: remove %s "
+                "to start over\n",
+                w->parts_dir, parts->v[checked], why[0] ? ": " : "", why, w->parts_dir);
+    else
+        return 0;
+    return -1;
+}
+
+out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int files, size_t shard_i,
                      size_t shard_n, int resume, size_t *first_todo)
 {
     out_writer *w = calloc(1, sizeof *w);
@@ -165,6 +251,8 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
         return NULL;
     w->shard_i = shard_i;
     w->shard_n = shard_n;
+    w->n_inputs = n_inputs;
+    w->files = files;
     size_t n = strlen(npy_path);
     int has_ext = n > 4 && strcmp(npy_path + n - 4, ".npy") == 0;
     char *stem = strdup(npy_path);
@@ -188,40 +276,13 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
         return NULL;
     }
     remove_dir(w->joined_dir); /* left by a run killed after it finished its output */
-    size_t checked = 0;
-    for (; checked < parts.n; checked++) {
-        size_t rows = check_part(w, parts.v[checked], w->next_row, inputs, n_inputs);
-        if (rows == (size_t)-1)
-            break;
-        w->next_row += rows;
-    }
-    if (parts.n && !resume) {
-        struct stat st;
-        if (checked == parts.n && w->next_row == n_inputs && stat(w->npy_path, &st) == 0)
-            fprintf(stderr,
-                    "feat: %s holds the complete parts of a run killed while it finished %s: rerun with --resume "
-                    "to finish it, or remove %s\n",
-                    w->parts_dir, w->npy_path, w->parts_dir);
-        else
-            fprintf(stderr,
-                    "feat: %s holds the parts of an interrupted run: rerun with --resume to go on, or remove it\n",
-                    w->parts_dir);
-        strlist_free(&parts);
-        writer_free(w);
-        return NULL;
-    }
-    if (checked < parts.n) {
-        fprintf(stderr,
-                "feat: %s/%s does not continue the earlier parts with these inputs and settings: remove %s "
-                "to start over\n",
-                w->parts_dir, parts.v[checked], w->parts_dir);
-        strlist_free(&parts);
-        writer_free(w);
-        return NULL;
-    }
+    int bad = check_parts(w, &parts, inputs, resume);
     strlist_free(&parts);
-    if (mkdir(w->parts_dir, 0777) != 0 && errno != EEXIST) {
+    if (!bad && mkdir(w->parts_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "feat: cannot create %s: %s\n", w->parts_dir, strerror(errno));
+        bad = 1;
+    }
+    if (bad) {
         writer_free(w);
         return NULL;
     }
@@ -231,34 +292,55 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
 
 void out_set_columns(out_writer *w, const cli_columns *columns) { w->columns = columns; }
 
+int out_begin_part(out_writer *w, char *const *inputs, size_t n)
+{
+    strlist_free(&w->stamps);
+    for (size_t i = 0; w->files && i < n; i++) {
+        char stamp[64];
+        file_stamp(inputs[i], stamp, sizeof stamp);
+        if (strlist_push(&w->stamps, stamp)) {
+            fprintf(stderr, "feat: out of memory\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int out_append(out_writer *w, const feat_result *r, const float *rows, char *const *inputs, size_t n)
 {
-    char base[8192], tmp[8300], final[8300];
+    char base[8192], tmp[8300], table[8300], final[8300];
     snprintf(base, sizeof base, "%s/part-%09zu", w->parts_dir, w->next_row);
     /* The table first: a part counts as complete only once its .npy exists. */
     snprintf(tmp, sizeof tmp, "%s.rows.tsv.partial", base);
-    snprintf(final, sizeof final, "%s.rows.tsv", base);
+    snprintf(table, sizeof table, "%s.rows.tsv", base);
     FILE *f = fopen(tmp, "w");
     if (!f) {
         fprintf(stderr, "feat: cannot write %s: %s\n", tmp, strerror(errno));
         return -1;
     }
-    fprintf(f, "row\tstatus\tinput\tmessage\n");
+    fprintf(f, PART_HEADER);
     for (size_t i = 0; i < n; i++) {
         feat_status st = feat_result_item_status(r, i);
         char in[8192], msg[1024];
         sanitize(inputs[i], in, sizeof in);
         sanitize(feat_result_item_error(r, i), msg, sizeof msg);
-        fprintf(f, "%zu\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i,
-                st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
+        fprintf(f, "%zu\t%s\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i,
+                st == FEAT_OK ? "ok" : feat_status_name(st), in, msg, i < w->stamps.n ? w->stamps.v[i] : "-");
     }
-    if (fsync_and_rename(f, tmp, final))
-        return -1;
-    snprintf(final, sizeof final, "%s.npy", base);
     feat_error err = {0};
+    if (close_synced(f, tmp, table, &err) || rename_into_place(tmp, table, &err)) {
+        fprintf(stderr, "feat: %s\n", err.msg);
+        return -1;
+    }
+    snprintf(final, sizeof final, "%s.npy", base);
     feat_npy_writer *npy;
-    if (feat_npy_open(final, w->dim, &npy, &err) != FEAT_OK ||
-        feat_npy_append(npy, rows ? rows : feat_result_data(r), n, &err) || feat_npy_close(npy, &err) != FEAT_OK) {
+    feat_status st = feat_npy_open(final, w->dim, &npy, &err);
+    if (st == FEAT_OK && (st = feat_npy_append(npy, rows ? rows : feat_result_data(r), n, &err)) != FEAT_OK)
+        feat_npy_abort(npy);
+    else if (st == FEAT_OK)
+        st = feat_npy_close(npy, &err);
+    if (st != FEAT_OK) {
+        remove(table); /* a table without its .npy is never read; it only takes space */
         fprintf(stderr, "feat: %s\n", err.msg);
         return -1;
     }
@@ -267,15 +349,20 @@ int out_append(out_writer *w, const feat_result *r, const float *rows, char *con
     return 0;
 }
 
-/* Appends part `name` (its .npy rows to npy, its table rows to tsv), counting rows and failed
- * rows; buf holds one row. Returns -1 when the part cannot be read. */
+/* Appends part `name` (its .npy rows to npy, its table rows without their stamps to tsv),
+ * counting rows and failed rows; buf holds one row. Returns -1 with err set when the part
+ * cannot be read or the output written. */
 static int append_part(out_writer *w, const char *name, feat_npy_writer *npy, FILE *tsv, float *buf, char **line,
                        size_t *cap, size_t *n_rows, size_t *n_failed, feat_error *err)
 {
     char path[8300];
     snprintf(path, sizeof path, "%s/%s", w->parts_dir, name);
+    if ((size_t)strtoul(name + 5, NULL, 10) != *n_rows) { /* a part went missing during the run */
+        feat_error_set(err, FEAT_E_IO, "%s does not start at row %zu: the parts before it are missing", path, *n_rows);
+        return -1;
+    }
     FILE *f = fopen(path, "rb");
-    size_t rows, cols;
+    size_t rows = 0, cols;
     int rc = 0;
     if (!f || feat_npy_read_header(f, &rows, &cols, err) != FEAT_OK) {
         rc = -1;
@@ -292,58 +379,102 @@ static int append_part(out_writer *w, const char *name, feat_npy_writer *npy, FI
     if (!f || getline(line, cap, f) < 0)
         rc = -1;
     ssize_t len;
+    size_t got = 0;
     while (rc == 0 && (len = getline(line, cap, f)) > 0) {
-        fwrite(*line, 1, (size_t)len, tsv);
+        char *stamp = strrchr(*line, '\t');
+        if (stamp)
+            memcpy(stamp, "\n", 2);
+        fputs(*line, tsv);
         const char *status = strchr(*line, '\t');
-        (*n_rows)++;
+        got++;
         *n_failed += !status || strncmp(status + 1, "ok\t", 3) != 0;
     }
     if (f)
         fclose(f);
+    *n_rows += got;
+    if (rc == 0 && got != rows)
+        rc = -1;
+    if (rc && !err->msg[0])
+        feat_error_set(err, FEAT_E_IO, "cannot read the part %s", path);
     return rc;
+}
+
+/* Everything is written and synced under temporary names before anything is renamed, and the
+ * old OUT.npy goes first: at every moment an OUT.npy in place is complete and the OUT.rows.tsv
+ * and OUT.columns.tsv beside it are its own; a run that fails or is killed before leaves the
+ * previous output as it was. Returns -1 with err set. */
+static int put_in_place(out_writer *w, feat_npy_writer *npy, FILE *tsv, const char *tsv_tmp, feat_error *err)
+{
+    int rc = feat_npy_sync(npy, err) != FEAT_OK ? -1 : 0;
+    if (rc) {
+        fclose(tsv);
+        remove(tsv_tmp);
+    } else {
+        rc = close_synced(tsv, tsv_tmp, w->tsv_path, err);
+    }
+    if (rc == 0 && remove(w->npy_path) != 0 && errno != ENOENT) {
+        feat_error_set(err, FEAT_E_IO, "cannot replace %s: %s", w->npy_path, strerror(errno));
+        remove(tsv_tmp);
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = rename_into_place(tsv_tmp, w->tsv_path, err);
+    if (rc == 0 && w->columns && cli_columns_write(w->columns, w->columns_path)) {
+        feat_error_set(err, FEAT_E_IO, "cannot write %s", w->columns_path);
+        rc = -1;
+    }
+    if (rc) {
+        feat_npy_abort(npy);
+        return -1;
+    }
+    return feat_npy_close(npy, err) == FEAT_OK ? 0 : -1;
 }
 
 static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
 {
     *n_rows = *n_failed = 0;
-    strlist parts = {0};
-    if (list_parts(w->parts_dir, &parts))
-        return -1;
     feat_error err = {0};
-    feat_npy_writer *npy;
-    if (feat_npy_open(w->npy_path, w->dim, &npy, &err) != FEAT_OK) {
-        fprintf(stderr, "feat: %s\n", err.msg);
-        strlist_free(&parts);
-        return -1;
-    }
+    strlist parts = {0};
+    feat_npy_writer *npy = NULL;
     char *tsv_tmp = concat(w->tsv_path, ".partial");
-    FILE *tsv = tsv_tmp ? fopen(tsv_tmp, "w") : NULL;
-    int rc = tsv ? 0 : -1;
+    FILE *tsv = NULL;
+    int rc = -1;
+    if (!tsv_tmp || list_parts(w->parts_dir, &parts))
+        feat_error_set(&err, FEAT_E_IO, "cannot read %s: %s", w->parts_dir, strerror(errno));
+    else if (feat_npy_open(w->npy_path, w->dim, &npy, &err) != FEAT_OK)
+        npy = NULL;
+    else if (!(tsv = fopen(tsv_tmp, "w")))
+        feat_error_set(&err, FEAT_E_IO, "cannot write %s: %s", tsv_tmp, strerror(errno));
+    else
+        rc = 0;
     if (tsv)
-        fprintf(tsv, "row\tstatus\tinput\tmessage\n");
-    float *buf = malloc((w->dim ? w->dim : 1) * sizeof *buf);
+        fputs("row\tstatus\tinput\tmessage\n", tsv);
+    float *buf = rc ? NULL : malloc((w->dim ? w->dim : 1) * sizeof *buf);
     char *line = NULL;
     size_t cap = 0;
-    for (size_t i = 0; i < parts.n && rc == 0 && buf; i++)
+    if (rc == 0 && !buf) {
+        feat_error_set(&err, FEAT_E_NOMEM, "out of memory");
+        rc = -1;
+    }
+    for (size_t i = 0; i < parts.n && rc == 0; i++)
         rc = append_part(w, parts.v[i], npy, tsv, buf, &line, &cap, n_rows, n_failed, &err);
+    if (rc == 0 && *n_rows != w->n_inputs) {
+        feat_error_set(&err, FEAT_E_IO, "the parts hold %zu rows of %zu: some went missing", *n_rows, w->n_inputs);
+        rc = -1;
+    }
     free(line);
     free(buf);
-    if (!buf)
-        rc = -1;
-    if (rc == 0 && tsv)
-        rc = fsync_and_rename(tsv, tsv_tmp, w->tsv_path);
-    else if (tsv)
-        fclose(tsv);
-    if (rc == 0 && w->columns)
-        rc = cli_columns_write(w->columns, w->columns_path);
-    /* The .npy goes into place last: its presence means the output is complete. */
-    if (rc == 0 && feat_npy_close(npy, &err) != FEAT_OK)
-        rc = -1;
-    else if (rc != 0)
+    if (rc == 0) {
+        rc = put_in_place(w, npy, tsv, tsv_tmp, &err);
+    } else {
+        if (tsv) {
+            fclose(tsv);
+            remove(tsv_tmp);
+        }
         feat_npy_abort(npy);
+    }
     if (rc)
-        fprintf(stderr, "feat: cannot join the parts in %s into %s%s%s\n", w->parts_dir, w->npy_path,
-                err.msg[0] ? ": " : "", err.msg);
+        fprintf(stderr, "feat: cannot join the parts in %s into %s: %s\n", w->parts_dir, w->npy_path, err.msg);
     free(tsv_tmp);
     if (rc == 0) {
         /* One rename takes the parts out of resume's sight, so a run killed while deleting

@@ -44,7 +44,7 @@ static int extract_parts(const cli_job *job, size_t part_size, out_writer *w, si
     int rc = 0;
     while (*done < job->n && !interrupted) {
         size_t n = job->n - *done < part_size ? job->n - *done : part_size;
-        feat_result *r = job->extract(job->ctx, *done, n);
+        feat_result *r = out_begin_part(w, job->labels + *done, n) ? NULL : job->extract(job->ctx, *done, n);
         if (!r) {
             rc = 1;
             break;
@@ -71,8 +71,10 @@ static int extract_parts(const cli_job *job, size_t part_size, out_writer *w, si
 static int finish(const cli_job *job, out_writer *w, const char *output)
 {
     size_t n_rows, n_failed;
-    if (out_finish(w, &n_rows, &n_failed))
+    if (out_finish(w, &n_rows, &n_failed)) {
+        fprintf(stderr, "feat: the parts are kept: rerun with --resume to join them once the cause is fixed\n");
         return 1;
+    }
     fprintf(stderr, "feat: %zu of %zu %s done, %zu failed; wrote %s\n", n_rows - n_failed, n_rows, job->items, n_failed,
             output);
     return n_rows == n_failed ? 1 : 0; /* 1: nothing could be processed */
@@ -81,8 +83,8 @@ static int finish(const cli_job *job, out_writer *w, const char *output)
 int cli_run(const cli_job *job, const cli_common *common)
 {
     size_t done = 0;
-    out_writer *w = out_open(common->output, job->dim, job->labels, job->n, common->shard_i, common->shard_n,
-                             common->resume, &done);
+    out_writer *w = out_open(common->output, job->dim, job->labels, job->n, job->files, common->shard_i,
+                             common->shard_n, common->resume, &done);
     if (!w)
         return 1;
     out_set_columns(w, job->columns);
@@ -92,8 +94,11 @@ int cli_run(const cli_job *job, const cli_common *common)
     if (!rc && !interrupted)
         return finish(job, w, common->output);
     out_suspend(w);
-    if (rc)
+    if (rc) {
+        fprintf(stderr, "feat: stopped after %zu of %zu %s; rerun with --resume to go on after the parts written\n",
+                done, job->n, job->items);
         return rc;
+    }
     fprintf(stderr, "feat: interrupted after %zu of %zu %s; rerun with --resume to go on\n", done, job->n, job->items);
     return 130;
 }
