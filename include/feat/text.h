@@ -59,11 +59,15 @@ typedef struct feat_text_extractor feat_text_extractor;
 FEAT_API feat_status feat_text_options_new(feat_text_options **out);
 FEAT_API void feat_text_options_free(feat_text_options *opts);
 /** Lowercase before WordPiece. Default: the model side-car's `lowercase` (tools/export_models.py
- *  writes it from the model's tokenizer.json, else its tokenizer_config.json), else ON. */
+ *  writes it from the model's tokenizer.json, else its tokenizer_config.json), else the loaded
+ *  tokenizer.json's normalizer, else ON. With a tokenizer.json a setting that contradicts its
+ *  normalizer fails the load (FEAT_E_INVALID_ARGUMENT). */
 FEAT_API feat_status feat_text_options_set_lowercase(feat_text_options *opts, feat_tristate lowercase);
-/** Strip accents (NFD, drop marks). Default: follows lowercase, as in BERT. */
+/** Strip accents (NFD, drop marks). Default: follows lowercase, as in BERT (a tokenizer.json:
+ *  its normalizer's, which a setting must agree with, as for lowercase). */
 FEAT_API feat_status feat_text_options_set_strip_accents(feat_text_options *opts, feat_tristate strip);
-/** Tokens per sequence including [CLS]/[SEP]. Default: the model's (512 for BERT). */
+/** Tokens per sequence including [CLS]/[SEP]. Default: the model's (512 for BERT), else a
+ *  loaded tokenizer.json's truncation.max_length, else 512. */
 FEAT_API feat_status feat_text_options_set_max_length(feat_text_options *opts, uint32_t max_length);
 FEAT_API feat_status feat_text_options_set_truncation(feat_text_options *opts, feat_truncation strategy);
 /**
@@ -92,7 +96,15 @@ FEAT_API feat_status feat_text_options_set_precision(feat_text_options *opts, fe
 FEAT_API feat_status feat_tokenizer_new(feat_tokenizer **out);
 FEAT_API void feat_tokenizer_free(feat_tokenizer *tok);
 FEAT_API const char *feat_tokenizer_last_error(const feat_tokenizer *tok);
-/** Loads a WordPiece vocabulary (vocab.txt, one token per line). @p opts copied (NULL = defaults). */
+/**
+ * Loads a WordPiece vocabulary: a vocab.txt (one token per line), or a Hugging Face
+ * tokenizer.json when @p vocab_path ends in ".json" (any case). @p opts copied (NULL = defaults).
+ * A tokenizer.json brings its normalizer, special tokens and truncation (docs/tokenizer.md,
+ * "tokenizer.json"): lowercase / strip_accents set in @p opts must agree with its normalizer
+ * (else FEAT_E_INVALID_ARGUMENT), max_length / truncation set in @p opts win over its
+ * truncation section. A model other than WordPiece, or a normalizer, pre-tokenizer or
+ * post-processor other than BERT's, is FEAT_E_UNSUPPORTED naming it.
+ */
 FEAT_API feat_status feat_tokenizer_load(feat_tokenizer *tok, const char *vocab_path, const feat_text_options *opts);
 FEAT_API size_t feat_tokenizer_vocab_size(const feat_tokenizer *tok);
 /** Id of @p token, or -1 when absent. */
@@ -133,7 +145,8 @@ FEAT_API size_t feat_encoding_n_truncated(const feat_encoding *enc);
 FEAT_API feat_status feat_text_extractor_new(feat_text_extractor **out);
 FEAT_API void feat_text_extractor_free(feat_text_extractor *ex);
 FEAT_API const char *feat_text_extractor_last_error(const feat_text_extractor *ex);
-/** Loads the model and the vocabulary (NULL = the side-car's vocab next to the model). */
+/** Loads the model and the vocabulary, a vocab.txt or tokenizer.json as for feat_tokenizer_load
+ *  (NULL = the side-car's vocab next to the model). */
 FEAT_API feat_status feat_text_extractor_load(feat_text_extractor *ex, const char *model_path, const char *vocab_path,
                                               const feat_text_options *opts);
 FEAT_API feat_status feat_text_extractor_clone(const feat_text_extractor *ex, feat_text_extractor **out);

@@ -12,17 +12,27 @@
  *   3. feat_tok_encode(): truncation or windows, then put_special() / put_range() write
  *      [CLS]/[SEP], type ids, masks and offsets. */
 #include "text/text_internal.h"
+#include "text/tokenizer_json.h"
 #include "text/unicode.h"
 #include "text/vocab.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define N_SPECIAL_NAMES 5
 static const char *const special_names[N_SPECIAL_NAMES] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
 
 /* Markers for special tokens in the normalized stream: above any code point. */
 #define MARK_BASE 0x110000u
+
+/* A token matched in the raw text before normalization (HF's added tokens with normalized
+ * false): its bytes (the vocabulary's string), length in bytes and code points, id. */
+typedef struct special_match {
+    const char *str;
+    uint32_t len, chars;
+    int32_t id;
+} special_match;
 
 struct feat_tokenizer {
     feat_error err; /* load errors (written only by non-const calls) */
@@ -31,12 +41,13 @@ struct feat_tokenizer {
     feat_tok_config cfg;
     feat_vocab vocab;
     feat_tok_special special;
-    /* Special tokens matched in raw text: those of the 5 names present in the vocabulary,
-     * as HF's BertWordPieceTokenizer adds only those (normalized: false, so raw matching). */
-    int n_match;
-    const char *match_str[N_SPECIAL_NAMES];
-    uint32_t match_len[N_SPECIAL_NAMES];
-    int32_t match_id[N_SPECIAL_NAMES];
+    uint32_t max_word_chars; /* longer words are one [UNK] (WordPiece max_input_chars_per_word) */
+    /* Tokens matched in raw text: for vocab.txt those of the 5 names present in the
+     * vocabulary, as HF's BertWordPieceTokenizer adds only those; for tokenizer.json its
+     * added_tokens. match_first[b]: some token starts with byte b. */
+    size_t n_match;
+    special_match *match;
+    uint8_t match_first[256];
 };
 
 typedef struct seq_buf {
@@ -275,12 +286,17 @@ static void strip_marks(seq_buf *b)
     b->nlen = w;
 }
 
+/* The longest token matching at s: HF finds added tokens leftmost-longest (aho-corasick
+ * MatchKind::LeftmostLongest), and the caller tries every position from the left. */
 static int match_special(const feat_tokenizer *tok, const uint8_t *s, size_t n)
 {
-    for (int k = 0; k < tok->n_match; k++)
-        if (tok->match_len[k] <= n && memcmp(s, tok->match_str[k], tok->match_len[k]) == 0)
-            return k;
-    return -1;
+    int best = -1;
+    for (size_t k = 0; k < tok->n_match; k++) {
+        const special_match *m = &tok->match[k];
+        if (m->len <= n && (best < 0 || m->len > tok->match[best].len) && memcmp(s, m->str, m->len) == 0)
+            best = (int)k;
+    }
+    return best;
 }
 
 static feat_status normalize(const feat_tokenizer *tok, const uint8_t *s, size_t n, seq_buf *b, feat_error *err,
@@ -305,20 +321,21 @@ static feat_status normalize(const feat_tokenizer *tok, const uint8_t *s, size_t
     size_t i = 0, ci = 0;
     while (i < n) {
         uint8_t c = s[i];
+        if (tok->match_first[c]) {
+            int k = match_special(tok, s + i, n - i);
+            if (k >= 0) {
+                const special_match *m = &tok->match[k];
+                emit_starter(&ns, MARK_BASE + (uint32_t)k, (uint32_t)ci);
+                for (uint32_t j = 0; j < m->len; j++)
+                    if (((uint8_t)m->str[j] & 0xC0) != 0x80)
+                        obyte[ci++] = (uint32_t)(i + j);
+                i += m->len;
+                continue;
+            }
+        }
         if (c < 0x80) {
             obyte[ci] = (uint32_t)i;
             uint8_t cls = ascii_class[c];
-            if (c == '[' && tok->n_match) {
-                int k = match_special(tok, s + i, n - i);
-                if (k >= 0) {
-                    emit_starter(&ns, MARK_BASE + (uint32_t)k, (uint32_t)ci);
-                    for (uint32_t j = 0; j < tok->match_len[k]; j++)
-                        obyte[ci + j] = (uint32_t)(i + j);
-                    ci += tok->match_len[k];
-                    i += tok->match_len[k];
-                    continue;
-                }
-            }
             /* A dropped control is removed before NFD, so it does not end a mark run. */
             if (cls == A_SPACE)
                 emit_starter(&ns, ' ', (uint32_t)ci);
@@ -381,7 +398,7 @@ static void wordpiece(const feat_tokenizer *tok, seq_buf *b, size_t w0, size_t w
     const feat_vocab *v = &tok->vocab;
     const uint32_t *ncp = b->ncp, *nsrc = b->nsrc;
     size_t base = b->nt;
-    if (w1 - w0 > FEAT_WORDPIECE_MAX_CHARS)
+    if (w1 - w0 > tok->max_word_chars)
         goto unk;
     size_t start = w0;
     while (start < w1) {
@@ -428,8 +445,8 @@ static feat_status tokenize_stream(const feat_tokenizer *tok, seq_buf *b, feat_e
             continue;
         }
         if (cp >= MARK_BASE) {
-            int k = (int)(cp - MARK_BASE);
-            push_token(b, tok->match_id[k], b->nsrc[i], b->nsrc[i] + tok->match_len[k]);
+            const special_match *m = &tok->match[cp - MARK_BASE];
+            push_token(b, m->id, b->nsrc[i], b->nsrc[i] + m->chars);
             i++;
             continue;
         }
@@ -770,7 +787,10 @@ static void unload(feat_tokenizer *tok)
     feat_text_options_free(tok->opts);
     tok->opts = NULL;
     tok->loaded = 0;
+    free(tok->match);
+    tok->match = NULL;
     tok->n_match = 0;
+    memset(tok->match_first, 0, sizeof tok->match_first);
 }
 
 void feat_tokenizer_free(feat_tokenizer *tok)
@@ -792,6 +812,124 @@ const char *feat_tokenizer_last_error(const feat_tokenizer *tok)
     return feat_error_tls()->msg;
 }
 
+/* Adds vocabulary token @p id to the raw-text matches (room for it was allocated). */
+static void add_match(feat_tokenizer *tok, int32_t id)
+{
+    special_match *m = &tok->match[tok->n_match++];
+    m->str = tok->vocab.pool + tok->vocab.offset[id];
+    m->len = tok->vocab.length[id];
+    m->chars = 0;
+    for (uint32_t j = 0; j < m->len; j++)
+        m->chars += ((uint8_t)m->str[j] & 0xC0) != 0x80;
+    m->id = id;
+    tok->match_first[(uint8_t)m->str[0]] = 1;
+}
+
+/* The options' normalizer settings, resolved as for a vocab.txt (DEFAULT: lowercase ON,
+ * strip_accents follows lowercase, CJK spacing ON), and max_length / truncation defaults. */
+static void resolve_options(feat_tokenizer *tok)
+{
+    feat_tok_config *c = &tok->cfg;
+    const feat_text_options *o = tok->opts;
+    c->lowercase = o->lowercase != FEAT_TRISTATE_OFF;
+    c->strip_accents = o->strip_accents == FEAT_TRISTATE_DEFAULT ? c->lowercase : o->strip_accents == FEAT_TRISTATE_ON;
+    c->handle_cjk = o->chinese_chars != FEAT_TRISTATE_OFF;
+    c->max_length = o->max_length ? o->max_length : FEAT_TEXT_DEFAULT_MAX_LENGTH;
+    c->truncation = o->truncation ? o->truncation : FEAT_TRUNCATE_LONGEST_FIRST;
+    c->utf8_policy = o->utf8_policy == FEAT_UTF8_REPLACE ? FEAT_UTF8_REPLACE : FEAT_UTF8_ERROR;
+}
+
+static feat_status load_vocab_txt(feat_tokenizer *tok, const char *vocab_path, feat_error *err)
+{
+    resolve_options(tok);
+    tok->max_word_chars = FEAT_WORDPIECE_MAX_CHARS;
+    feat_status st = feat_vocab_load(&tok->vocab, vocab_path, err);
+    if (st != FEAT_OK)
+        return st;
+    if (!(tok->match = malloc(N_SPECIAL_NAMES * sizeof *tok->match)))
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory loading vocabulary '%s'", vocab_path);
+    int32_t ids[N_SPECIAL_NAMES];
+    for (int k = 0; k < N_SPECIAL_NAMES; k++) {
+        ids[k] = feat_vocab_find(&tok->vocab, special_names[k], strlen(special_names[k]));
+        if (ids[k] >= 0)
+            add_match(tok, ids[k]);
+    }
+    /* HF loads a vocabulary without [UNK] and fails only when a word is unknown
+     * (MissingUnkToken); a missing [CLS]/[SEP] fails its BertProcessing at construction. We
+     * refuse all three up front so that no text can fail later for a reason of the vocab. */
+    for (int k = 1; k <= 3; k++)
+        if (ids[k] < 0)
+            return feat_error_set(err, FEAT_E_NOT_FOUND, "vocabulary '%s' has no %s token (%zu lines)", vocab_path,
+                                  special_names[k], tok->vocab.n_ids);
+    tok->special = (feat_tok_special){
+        .cls = ids[2], .sep = ids[3], .pad = ids[0] >= 0 ? ids[0] : 0, .unk = ids[1], .mask = ids[4]};
+    return FEAT_OK;
+}
+
+/* An option set explicitly must say what the tokenizer.json says: the file is the tokenizer,
+ * and quietly running another normalizer than the one named there would give other ids. */
+static feat_status agree(feat_tristate set, int file, const char *option, const char *member, const char *path,
+                         feat_error *err)
+{
+    if (set == FEAT_TRISTATE_DEFAULT || (set == FEAT_TRISTATE_ON) == (file != 0))
+        return FEAT_OK;
+    return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
+                          "%s is set %s, but tokenizer.json '%s' has normalizer %s %s (leave %s at its default to "
+                          "follow the file, or edit the file)",
+                          option, set == FEAT_TRISTATE_ON ? "on" : "off", path, member, file ? "true" : "false",
+                          option);
+}
+
+/* tokenizer.json: the file's normalizer, model and special tokens; explicit options must
+ * agree with its normalizer; max_length and truncation set in the options win over the
+ * file's truncation section, which is HF's default for the same call (docs/tokenizer.md). */
+static feat_status load_tokenizer_json(feat_tokenizer *tok, const char *path, feat_error *err)
+{
+    feat_tokjson t;
+    feat_status st = feat_tokjson_load(&t, path, err);
+    if (st != FEAT_OK)
+        return st;
+    const feat_text_options *o = tok->opts;
+    int strip = t.strip_accents < 0 ? t.lowercase : t.strip_accents;
+    if ((st = agree(o->lowercase, t.lowercase, "lowercase", "lowercase", path, err)) ||
+        (st = agree(o->strip_accents, strip, "strip_accents", "strip_accents (effective)", path, err)) ||
+        (st = agree(o->chinese_chars, t.handle_cjk, "handle_chinese_chars", "handle_chinese_chars", path, err))) {
+        feat_tokjson_free(&t);
+        return st;
+    }
+    resolve_options(tok);
+    feat_tok_config *c = &tok->cfg;
+    c->lowercase = t.lowercase;
+    c->strip_accents = strip;
+    c->handle_cjk = t.handle_cjk;
+    c->max_length = o->max_length ? o->max_length : t.max_length ? t.max_length : FEAT_TEXT_DEFAULT_MAX_LENGTH;
+    c->truncation = o->truncation ? o->truncation : t.truncation ? t.truncation : FEAT_TRUNCATE_LONGEST_FIRST;
+    tok->max_word_chars = t.max_word_chars;
+    tok->vocab = t.vocab;
+    memset(&t.vocab, 0, sizeof t.vocab);
+    if (!(tok->match = malloc((t.n_added ? t.n_added : 1) * sizeof *tok->match))) {
+        feat_tokjson_free(&t);
+        return feat_error_set(err, FEAT_E_NOMEM, "out of memory loading tokenizer.json '%s'", path);
+    }
+    for (size_t k = 0; k < t.n_added; k++)
+        add_match(tok, t.added[k]);
+    int32_t pad = t.pad >= 0 ? t.pad : feat_vocab_find(&tok->vocab, "[PAD]", 5);
+    tok->special = (feat_tok_special){.cls = t.cls,
+                                      .sep = t.sep,
+                                      .pad = pad >= 0 ? pad : 0,
+                                      .unk = t.unk,
+                                      .mask = feat_vocab_find(&tok->vocab, "[MASK]", 6)};
+    feat_tokjson_free(&t);
+    return FEAT_OK;
+}
+
+/* A name ending in ".json" (any case) is a tokenizer.json; anything else a vocab.txt. */
+static int is_json_path(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 5 && strcasecmp(path + n - 5, ".json") == 0;
+}
+
 feat_status feat_tokenizer_load(feat_tokenizer *tok, const char *vocab_path, const feat_text_options *opts)
 {
     if (!tok)
@@ -803,40 +941,11 @@ feat_status feat_tokenizer_load(feat_tokenizer *tok, const char *vocab_path, con
     feat_status st = feat_text_options_copy(opts, &tok->opts);
     if (st != FEAT_OK)
         return feat_error_set(err, st, "%s", feat_error_tls()->msg);
-    feat_tok_config *c = &tok->cfg;
-    c->lowercase = tok->opts->lowercase != FEAT_TRISTATE_OFF;
-    c->strip_accents =
-        tok->opts->strip_accents == FEAT_TRISTATE_DEFAULT ? c->lowercase : tok->opts->strip_accents == FEAT_TRISTATE_ON;
-    c->handle_cjk = tok->opts->chinese_chars != FEAT_TRISTATE_OFF;
-    c->max_length = tok->opts->max_length ? tok->opts->max_length : FEAT_TEXT_DEFAULT_MAX_LENGTH;
-    c->truncation = tok->opts->truncation ? tok->opts->truncation : FEAT_TRUNCATE_LONGEST_FIRST;
-    c->utf8_policy = tok->opts->utf8_policy == FEAT_UTF8_REPLACE ? FEAT_UTF8_REPLACE : FEAT_UTF8_ERROR;
-    if ((st = feat_vocab_load(&tok->vocab, vocab_path, err)) != FEAT_OK) {
+    st = is_json_path(vocab_path) ? load_tokenizer_json(tok, vocab_path, err) : load_vocab_txt(tok, vocab_path, err);
+    if (st != FEAT_OK) {
         unload(tok);
         return st;
     }
-    int32_t ids[N_SPECIAL_NAMES];
-    for (int k = 0; k < N_SPECIAL_NAMES; k++) {
-        ids[k] = feat_vocab_find(&tok->vocab, special_names[k], strlen(special_names[k]));
-        if (ids[k] >= 0) {
-            tok->match_str[tok->n_match] = special_names[k];
-            tok->match_len[tok->n_match] = (uint32_t)strlen(special_names[k]);
-            tok->match_id[tok->n_match] = ids[k];
-            tok->n_match++;
-        }
-    }
-    /* HF loads a vocabulary without [UNK] and fails only when a word is unknown
-     * (MissingUnkToken); a missing [CLS]/[SEP] fails its BertProcessing at construction. We
-     * refuse all three up front so that no text can fail later for a reason of the vocab. */
-    for (int k = 1; k <= 3; k++)
-        if (ids[k] < 0) {
-            st = feat_error_set(err, FEAT_E_NOT_FOUND, "vocabulary '%s' has no %s token (%zu lines)", vocab_path,
-                                special_names[k], tok->vocab.n_ids);
-            unload(tok);
-            return st;
-        }
-    tok->special = (feat_tok_special){
-        .cls = ids[2], .sep = ids[3], .pad = ids[0] >= 0 ? ids[0] : 0, .unk = ids[1], .mask = ids[4]};
     tok->loaded = 1;
     feat_error_clear(err);
     return FEAT_OK;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "text/vocab.h"
 
+#include "core/json.h"
 #include "text/text_internal.h"
 #include "text/unicode.h"
 
@@ -27,7 +28,7 @@ void feat_vocab_free(feat_vocab *v)
     memset(v, 0, sizeof *v);
 }
 
-static feat_status read_file(const char *path, char **data, size_t *size, feat_error *err)
+feat_status feat_vocab_read_file(const char *path, size_t max_bytes, char **data, size_t *size, feat_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -40,10 +41,10 @@ static feat_status read_file(const char *path, char **data, size_t *size, feat_e
         fclose(f);
         return feat_error_set(err, FEAT_E_IO, "vocabulary '%s' is not a regular file", path);
     }
-    if ((unsigned long long)st.st_size > FEAT_VOCAB_MAX_FILE_BYTES) {
+    if ((unsigned long long)st.st_size > max_bytes) {
         fclose(f);
-        return feat_error_set(err, FEAT_E_LIMIT, "vocabulary '%s' has %lld bytes, more than the limit of %u", path,
-                              (long long)st.st_size, FEAT_VOCAB_MAX_FILE_BYTES);
+        return feat_error_set(err, FEAT_E_LIMIT, "vocabulary '%s' has %lld bytes, more than the limit of %zu", path,
+                              (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
@@ -144,9 +145,16 @@ static feat_status build_trie(feat_vocab *v, entry *e, size_t n, feat_error *err
         for (uint32_t c = 0; c < nd->n; c++)
             t[v->nodes[nd->first + c].label] = nd->first + c;
     }
-    uint32_t h = feat_trie_child(v, 0, '#');
-    v->cont_node = h == FEAT_TRIE_NONE ? FEAT_TRIE_NONE : feat_trie_child(v, h, '#');
+    feat_vocab_set_prefix(v, "##");
     return FEAT_OK;
+}
+
+void feat_vocab_set_prefix(feat_vocab *v, const char *prefix)
+{
+    uint32_t node = 0;
+    for (const char *p = prefix; *p && node != FEAT_TRIE_NONE; p++)
+        node = feat_trie_child(v, node, (uint8_t)*p);
+    v->cont_node = node;
 }
 
 /* Rust str::trim_end: trailing White_Space code points (checked on the decoded line). */
@@ -191,8 +199,11 @@ static feat_status check_and_count(const char *data, size_t size, const char *pa
             size_t end = cp == '\n' ? i : size;
             if (end - line_start > FEAT_VOCAB_MAX_LINE_BYTES)
                 return feat_error_set(err, FEAT_E_LIMIT,
-                                      "vocabulary '%s' line %zu has %zu bytes, more than the limit of %u", path,
-                                      n_lines + 1, end - line_start, FEAT_VOCAB_MAX_LINE_BYTES);
+                                      "vocabulary '%s' line %zu has %zu bytes, more than the limit of %u%s", path,
+                                      n_lines + 1, end - line_start, FEAT_VOCAB_MAX_LINE_BYTES,
+                                      data[0] == '{' ? " (it looks like JSON: a tokenizer.json is read as one only "
+                                                       "when its name ends in .json)"
+                                                     : "");
             n_lines++;
             line_start = i + k;
             if (n_lines > FEAT_VOCAB_MAX_TOKENS)
@@ -230,7 +241,7 @@ feat_status feat_vocab_load(feat_vocab *v, const char *path, feat_error *err)
     memset(v, 0, sizeof *v);
     char *data = NULL;
     size_t size = 0, n_lines = 0;
-    feat_status st = read_file(path, &data, &size, err);
+    feat_status st = feat_vocab_read_file(path, FEAT_VOCAB_MAX_FILE_BYTES, &data, &size, err);
     if (st != FEAT_OK)
         return st;
     if ((st = check_and_count(data, size, path, &n_lines, err)) != FEAT_OK) {
@@ -253,6 +264,89 @@ feat_status feat_vocab_load(feat_vocab *v, const char *path, feat_error *err)
         if (e[i].len == e[i + 1].len && memcmp(e[i].s, e[i + 1].s, e[i].len) == 0)
             v->shadowed[e[i].id] = 1;
     st = build_trie(v, e, n_lines, err);
+    free(e);
+    if (st != FEAT_OK)
+        feat_vocab_free(v);
+    return st;
+}
+
+/* First pass over model.vocab: every value an integer id in [0, n), no id twice, no token
+ * over the length limit; by_id[id] = the member. n members with distinct ids in [0, n) cover
+ * every id, so the vocabulary has no holes (tokenizers writes it that way). */
+static feat_status check_ids(const feat_json *obj, size_t n, const feat_json **by_id, size_t *pool_bytes,
+                             feat_error *err)
+{
+    size_t bytes = 0;
+    for (const feat_json *c = obj->child; c; c = c->next) {
+        if (c->type != FEAT_JSON_NUMBER || !(c->num >= 0 && c->num < (double)n) || c->num != (double)(size_t)c->num)
+            return feat_error_set(err, FEAT_E_DECODE,
+                                  "model.vocab['%s'] is not an id in 0..%zu (the vocabulary "
+                                  "must number its %zu tokens 0..n-1)",
+                                  c->key, n - 1, n);
+        size_t id = (size_t)c->num, len = strlen(c->key);
+        if (by_id[id])
+            return feat_error_set(err, FEAT_E_DECODE, "model.vocab gives id %zu to both '%s' and '%s'", id,
+                                  by_id[id]->key, c->key);
+        if (len > FEAT_VOCAB_MAX_LINE_BYTES)
+            return feat_error_set(err, FEAT_E_LIMIT, "model.vocab token %zu has %zu bytes, more than the limit of %u",
+                                  id, len, FEAT_VOCAB_MAX_LINE_BYTES);
+        by_id[id] = c;
+        bytes += len + 1;
+    }
+    *pool_bytes = bytes;
+    return FEAT_OK;
+}
+
+/* Copies the tokens into the pool by id and builds the trie; a token given twice is refused
+ * (a JSON object with a repeated member is not what tokenizers writes). */
+static feat_status pool_and_trie(feat_vocab *v, const feat_json **by_id, size_t n, entry *e, feat_error *err)
+{
+    size_t off = 0;
+    for (size_t id = 0; id < n; id++) {
+        size_t len = strlen(by_id[id]->key);
+        memcpy(v->pool + off, by_id[id]->key, len + 1);
+        v->offset[id] = (uint32_t)off;
+        v->length[id] = (uint32_t)len;
+        e[id] = (entry){v->pool + off, (uint32_t)len, (uint32_t)id};
+        off += len + 1;
+    }
+    v->n_ids = n;
+    qsort(e, n, sizeof *e, cmp_entry);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (e[i].len == e[i + 1].len && memcmp(e[i].s, e[i + 1].s, e[i].len) == 0)
+            return feat_error_set(err, FEAT_E_DECODE, "model.vocab has the token '%s' twice", e[i].s);
+    return build_trie(v, e, n, err);
+}
+
+feat_status feat_vocab_from_json(feat_vocab *v, const feat_json *obj, feat_error *err)
+{
+    memset(v, 0, sizeof *v);
+    if (!obj || obj->type != FEAT_JSON_OBJECT)
+        return feat_error_set(err, FEAT_E_DECODE, "model.vocab is not an object of token: id");
+    size_t n = 0;
+    for (const feat_json *c = obj->child; c; c = c->next)
+        n++;
+    if (n == 0)
+        return feat_error_set(err, FEAT_E_DECODE, "model.vocab is empty");
+    if (n > FEAT_VOCAB_MAX_TOKENS)
+        return feat_error_set(err, FEAT_E_LIMIT, "model.vocab has more than %u tokens", FEAT_VOCAB_MAX_TOKENS);
+    const feat_json **by_id = calloc(n, sizeof *by_id);
+    entry *e = malloc(n * sizeof *e);
+    size_t bytes = 0;
+    feat_status st;
+    if (!by_id || !e)
+        st = feat_error_set(err, FEAT_E_NOMEM, "out of memory loading model.vocab (%zu tokens)", n);
+    else if ((st = check_ids(obj, n, by_id, &bytes, err)) == FEAT_OK) {
+        v->pool = malloc(bytes);
+        v->offset = malloc(n * sizeof *v->offset);
+        v->length = malloc(n * sizeof *v->length);
+        v->shadowed = calloc(n, 1);
+        if (!v->pool || !v->offset || !v->length || !v->shadowed)
+            st = feat_error_set(err, FEAT_E_NOMEM, "out of memory loading model.vocab (%zu tokens)", n);
+        else
+            st = pool_and_trie(v, by_id, n, e, err);
+    }
+    free(by_id);
     free(e);
     if (st != FEAT_OK)
         feat_vocab_free(v);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the small seed inputs of the image, tokenizer and vocab fuzz targets into
+"""Writes the small seed inputs of the image, tokenizer, vocab and tokenizer.json fuzz targets into
 tests/fuzz/corpus/ (generated with Pillow from real images, kept tiny). Run once; the files
 are committed."""
 import io
@@ -59,6 +59,41 @@ def main():
         save("tokenizer", f"text{i}", t.encode())
     save("vocab", "small", b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\nworld\n")
     save("vocab", "crlf", b"[UNK]\r\n[CLS]\r\n[SEP]\r\na\r\n##b\r\n")
+    tokjson_seeds()
+
+
+def tokjson_seeds():
+    """Small WordPiece tokenizer.json files as `tokenizers` writes them (TemplateProcessing and
+    BertProcessing, with truncation and padding), and a BPE one that must be refused."""
+    import json
+
+    from tokenizers import BertWordPieceTokenizer, Tokenizer, models, processors
+
+    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s",
+                                         "un", "##aff", "##able", ",", "!", "<x>", "w", "##\u00f6", "##rld"])}
+    bert = BertWordPieceTokenizer(vocab, lowercase=False)
+    bert.enable_truncation(16)
+    bert.enable_padding(length=16)
+    save("tokjson", "bert_processing.json", bert.to_str().encode())
+    j = json.loads(bert.to_str())
+    j["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                   {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+        "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                 {"SpecialToken": {"id": "[SEP]", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}},
+                 {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
+        "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                           "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}}}
+    j["normalizer"]["lowercase"] = True
+    j["added_tokens"].append({"id": 13, "content": "<x>", "single_word": False, "lstrip": False,
+                              "rstrip": False, "normalized": False, "special": False})
+    j["model"]["continuing_subword_prefix"] = "##"
+    j["model"]["max_input_chars_per_word"] = 8
+    save("tokjson", "template.json", json.dumps(j, indent=1).encode())
+    bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "ab": 2}, merges=[("a", "b")]))
+    bpe.post_processor = processors.BertProcessing(("b", 1), ("a", 0))
+    save("tokjson", "bpe.json", bpe.to_str().encode())
 
 
 if __name__ == "__main__":
