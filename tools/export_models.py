@@ -11,8 +11,9 @@
     export_models.py bert --bert-config small --vocab vocab.txt --random-init -o tiny.pt
 
 Writes OUT.pt (TorchScript), OUT.json (side-car, see docs/models.md) and, for text
-models, OUT.vocab.txt and OUT.config.json (the Hugging Face config the model was built
-from, used by tests/model/reference.py to rebuild the eager model).
+models, OUT.vocab.txt (OUT.tokenizer.json when the vocabulary is a tokenizer.json) and
+OUT.config.json (the Hugging Face config the model was built from, used by
+tests/model/reference.py to rebuild the eager model).
 
 Never downloads anything: pretrained torchvision weights are taken from the local torch
 hub cache ($TORCH_HOME/hub/checkpoints, torchvision's file names) or --weights FILE;
@@ -431,6 +432,13 @@ def _attn_kwargs():
 
 
 def count_vocab(path):
+    """Tokens of a vocab.txt (lines) or of a WordPiece tokenizer.json (model.vocab)."""
+    if path.endswith(".json"):
+        model = (_read_json(path) or {}).get("model") or {}
+        if model.get("type") != "WordPiece":
+            raise ExportError(f"{path}: model type '{model.get('type')}' is not supported "
+                              f"(libfeat reads WordPiece tokenizers only)")
+        return len(model.get("vocab") or {})
     with open(path, encoding="utf-8") as f:
         return sum(1 for _ in f)
 
@@ -445,8 +453,11 @@ def build_bert(args):
         if not os.path.isfile(os.path.join(d, "config.json")):
             raise ExportError(f"--hf {d}: no config.json (expects a local model folder)")
         vocab = args.vocab or os.path.join(d, "vocab.txt")
+        if not args.vocab and not os.path.isfile(vocab):
+            vocab = os.path.join(d, "tokenizer.json")  # a fast-tokenizer-only folder
         if not os.path.isfile(vocab):
-            raise ExportError(f"no vocab: {vocab} (pass --vocab)")
+            raise ExportError(f"no vocab: {d} has neither vocab.txt nor tokenizer.json "
+                              f"(pass --vocab)")
         lower, strip, chinese, tsrc = read_tokenizer_flags(d)
         st = read_sentence_transformers(d)
         if args.random_init:
@@ -755,7 +766,8 @@ def parse_args(argv):
     g.add_argument("--bert-config", metavar="SPEC",
                    help="random-init BERT: 'small' (hidden 64, 4 layers, 4 heads), a "
                         "config.json, and/or key=value overrides: 'small,num_hidden_layers=2'")
-    g.add_argument("--vocab", help="vocab.txt (default DIR/vocab.txt with --hf)")
+    g.add_argument("--vocab", help="vocab.txt or tokenizer.json (default with --hf: "
+                                   "DIR/vocab.txt, else DIR/tokenizer.json)")
     g.add_argument("--cased", action="store_true",
                    help="with --bert-config: the vocab is cased (no lowercasing)")
     g.add_argument("--max-length", type=int, help="override text.max_length")
@@ -839,7 +851,8 @@ def main(argv=None):
         "default_taps": args.taps or DEFAULT_TAPS[family],
     }
     if family == "bert":
-        vocab_name = os.path.basename(stem) + ".vocab.txt"
+        is_json = info["vocab_src"].endswith(".json")
+        vocab_name = os.path.basename(stem) + (".tokenizer.json" if is_json else ".vocab.txt")
         cfg_name = os.path.basename(stem) + ".config.json"
         shutil.copyfile(info["vocab_src"], os.path.join(odir, vocab_name))
         info["config"].to_json_file(os.path.join(odir, cfg_name))

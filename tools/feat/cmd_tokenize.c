@@ -10,12 +10,13 @@ enum { OPT_OFFSETS = CLI_OWN, OPT_TYPES, OPT_MAX_LENGTH, OPT_TRUNCATION };
 static const char *const truncations[] = {"longest_first", "only_first", "only_second", "none", NULL};
 
 static const cli_option options[] = {
-    CLI_REQUIRED(CLI_VOCAB, "vocab.txt of the WordPiece vocabulary"),
+    CLI_REQUIRED(CLI_VOCAB, "vocab.txt, or a WordPiece tokenizer.json (a name ending in .json)"),
     CLI_SHARED(CLI_PAIR, NULL),
     CLI_SWITCH("types", OPT_TYPES, "add a tab and the token type ids"),
     CLI_SWITCH("offsets", OPT_OFFSETS, "add a tab and start:end code-point offsets per token"),
     CLI_SHARED(CLI_CASED, NULL),
-    CLI_VALUE("max-length", OPT_MAX_LENGTH, "N", "tokens per sequence including [CLS]/[SEP] (default 512)"),
+    CLI_VALUE("max-length", OPT_MAX_LENGTH, "N",
+              "tokens per sequence including [CLS]/[SEP] (default: a tokenizer.json's truncation, else 512)"),
     CLI_CHOICE("truncation", OPT_TRUNCATION, truncations, "what gives way past --max-length (default longest_first)"),
     CLI_SHARED(CLI_REPLACE_INVALID, NULL),
     CLI_SHARED(CLI_HELP, NULL),

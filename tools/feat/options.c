@@ -38,7 +38,7 @@ static const cli_option shared[] = {
     CLI_CHOICE("interpolation", CLI_INTERPOLATION, interpolations, "resampling filter (default: the preset's)"),
     CLI_SWITCH("exif", CLI_EXIF, "apply EXIF orientation"),
     CLI_SWITCH("fast", CLI_FAST, "fast, inexact JPEG decoding (docs/imaging.md)"),
-    CLI_VALUE("vocab", CLI_VOCAB, "V", "vocab.txt (default: the side-car's)"),
+    CLI_VALUE("vocab", CLI_VOCAB, "V", "vocab.txt or tokenizer.json (default: the side-car's)"),
     CLI_SWITCH("pair", CLI_PAIR, "lines are tab-separated sentence pairs ('A<TAB>B')"),
     CLI_VALUE("append", CLI_APPEND, "FILE.tsv",
               "join FILE's numeric columns to each row by key, after the models' columns (repeatable)"),
