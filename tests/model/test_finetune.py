@@ -468,3 +468,30 @@ def test_predict_equals_pytorch_on_the_head(tiny, tmp_path):
         order = np.argsort(-p[i], kind="stable")
         assert row[1::2] == [names[k] for k in order]
         assert np.allclose([float(v) for v in row[2::2]], p[i][order], atol=2e-6)
+
+
+@pytest.mark.parametrize("export", ["script", "trace"])
+def test_default_train_inside_the_head_tap(export, tmp_path):
+    """ResNet18's defaults train layer4.1 (the last block) under the head's tap, layer4: finding
+    the trained block inlines the tapped module's call, and the run must still find the tap
+    (it once failed with "forward never calls it"). The traced export caches the prefix, and
+    its losses equal those of the run without the cache bit for bit."""
+    from conftest import export_model
+    args = ("--export", export) + (("--trace-size", "64") if export == "trace" else ())
+    model = export_model(f"resnet18-{export}-finetune", "resnet18", "--random-init", *args)
+    rng = np.random.default_rng(11)
+    from PIL import Image
+    for c in ("a", "b"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "data" / c / f"{i}.png")
+    runs = {}
+    for cache in ("auto", "off"):
+        out = tmp_path / f"t-{cache}.pt"
+        r = run_feat("finetune", "--model", model, "--data", tmp_path / "data", "--epochs", 2, "--threads", THREADS,
+                     "--cache", cache, "-o", out)
+        assert r.returncode == 0, r.stderr
+        runs[cache] = json.loads(out.with_suffix(".json").read_text())["finetune"]
+    assert runs["auto"]["train"] == ["layer4.1"] and runs["auto"]["head_tap"] == "layer4:flatten"
+    assert runs["auto"]["cached"] == (export == "trace") and not runs["off"]["cached"]
+    assert runs["auto"]["train_loss"] == runs["off"]["train_loss"]
