@@ -177,6 +177,33 @@ def test_file_size_limit(feat_cli, models, images, ref, tmp_path, ignore_sigxfsz
     assert not (tmp_path / "out.parts").exists()
 
 
+def test_merge_on_a_file_size_limit(feat_cli, models, images, ref, tmp_path):
+    """feat merge writes its output the same way: a failed write names the file and leaves an
+    earlier output (here a stand-in) exactly as it was."""
+    model = models["resnet18-script"]
+    shards = []
+    for i in range(3):
+        s = tmp_path / f"shard{i}.npy"
+        subprocess.run(feat_image(feat_cli, model, images, s, "--shard", f"{i}/3"), check=True, capture_output=True)
+        shards.append(str(s))
+    out = tmp_path / "merged.npy"
+    earlier = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.save(out, earlier)
+    (tmp_path / "merged.rows.tsv").write_text("an earlier table\n")
+    (tmp_path / "merged.columns.tsv").write_text("an earlier map\n")
+    cmd = [str(feat_cli), "merge", "-o", str(out), *shards]
+    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limited(True))
+    assert r.returncode == 1 and f"feat: cannot write {out}.partial: File too large" in r.stderr, r.stderr
+    np.testing.assert_array_equal(np.load(out), earlier)
+    assert table(out) == "an earlier table\n"
+    assert (tmp_path / "merged.columns.tsv").read_text() == "an earlier map\n"
+    assert not list(tmp_path.glob("merged*.partial"))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert_same_output(out, ref)
+    assert (tmp_path / "merged.columns.tsv").read_text() == (ref.parent / "ref.columns.tsv").read_text()
+
+
 def test_full_disk(feat_cli, models, images, ref, tmp_path):
     model = models["resnet18-script"]
     with tmpfs(tmp_path / "small", "64k") as d:

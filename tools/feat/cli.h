@@ -301,6 +301,11 @@ void cli_columns_free(cli_columns *m);
 /* OUT.npy -> OUT<suffix>, e.g. OUT.columns.tsv (malloc'd; NULL when out of memory). */
 char *cli_sibling_path(const char *npy_path, const char *suffix);
 
+/* Flushes, syncs and closes f, the temporary file tmp; returns 0, or the reason (an errno
+ * value) after removing tmp. A failed buffered write can leave only the stream's error flag
+ * behind (a later fflush of the rest may succeed), so ferror is checked as well. */
+int cli_close_synced(FILE *f, const char *tmp);
+
 /* ---- --append tables (append.c; docs/adapting.md) -----------------------------------------
  * A TSV whose header names the key column and then the value columns; each later row gives
  * one input's values. The key column is "path" for images (the input path exactly as the rows

@@ -27,7 +27,8 @@ typedef struct merge {
     feat_npy_writer *npy; /* the output */
     char *tsv_path, *tsv_tmp;
     FILE *tsv;
-    char *columns; /* the shards' column map (all the same), NULL when they have none */
+    char *columns_path, *columns_tmp; /* the map, written under columns_tmp until the end */
+    char *columns;                    /* the shards' column map (all the same), NULL when they have none */
     size_t columns_len;
 } merge;
 
@@ -86,19 +87,25 @@ static int check_columns(merge *m, char **files)
     return 0;
 }
 
-/* Writes the merged column map next to the output (before the .npy goes into place). */
-static int write_columns(const merge *m, const char *output)
+/* Writes the merged column map under a temporary name beside the output (renamed into place
+ * by finish_output). */
+static int write_columns(merge *m, const char *output)
 {
     if (!m->columns)
         return 0;
-    char *path = cli_sibling_path(output, ".columns.tsv");
-    FILE *f = path ? fopen(path, "wb") : NULL;
-    int bad = !f || fwrite(m->columns, 1, m->columns_len, f) != m->columns_len;
-    if (f)
-        bad |= fclose(f) != 0;
+    m->columns_path = cli_sibling_path(output, ".columns.tsv");
+    m->columns_tmp = m->columns_path ? malloc(strlen(m->columns_path) + sizeof ".partial") : NULL;
+    if (!m->columns_tmp)
+        return -1;
+    sprintf(m->columns_tmp, "%s.partial", m->columns_path);
+    FILE *f = fopen(m->columns_tmp, "wb");
+    int bad = f ? 0 : errno;
+    if (f && fwrite(m->columns, 1, m->columns_len, f) != m->columns_len)
+        bad = errno;
+    int closed = f ? cli_close_synced(f, m->columns_tmp) : 0;
+    bad = bad ? bad : closed;
     if (bad)
-        fprintf(stderr, "feat: cannot write %s\n", path ? path : "the column map");
-    free(path);
+        fprintf(stderr, "feat: cannot write %s: %s\n", m->columns_path, strerror(bad));
     return bad ? -1 : 0;
 }
 
@@ -140,8 +147,12 @@ static int open_output(merge *m, const char *output)
         return -1;
     sprintf(m->tsv_tmp, "%s.partial", m->tsv_path);
     m->tsv = fopen(m->tsv_tmp, "w");
-    if (!m->tsv || feat_npy_open(output, m->s[0].cols, &m->npy, &err) != FEAT_OK) {
-        fprintf(stderr, "feat: cannot write %s: %s\n", m->tsv ? output : m->tsv_tmp, err.msg);
+    if (!m->tsv) {
+        fprintf(stderr, "feat: cannot write %s: %s\n", m->tsv_tmp, strerror(errno));
+        return -1;
+    }
+    if (feat_npy_open(output, m->s[0].cols, &m->npy, &err) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", err.msg);
         return -1;
     }
     fprintf(m->tsv, "row\tstatus\tinput\tmessage\n");
@@ -164,9 +175,11 @@ static int copy_rows(merge *m)
         shard *sh = &m->s[k % (size_t)m->n];
         ssize_t len = getline(&line, &cap, sh->tsv);
         char *tab = len > 0 ? strchr(line, '\t') : NULL;
-        if (fread(row, sizeof *row, sh->cols, sh->npy) != sh->cols || !tab ||
-            feat_npy_append(m->npy, row, 1, &err) != FEAT_OK) {
+        if (fread(row, sizeof *row, sh->cols, sh->npy) != sh->cols || !tab) {
             fprintf(stderr, "feat: shard %zu is shorter than its header says, or unreadable\n", k % (size_t)m->n);
+            rc = -1;
+        } else if (feat_npy_append(m->npy, row, 1, &err) != FEAT_OK) {
+            fprintf(stderr, "feat: %s\n", err.msg);
             rc = -1;
         } else if (strtoul(line, NULL, 10) != k) {
             fprintf(stderr,
@@ -183,14 +196,30 @@ static int copy_rows(merge *m)
     return rc;
 }
 
-/* Puts the table and then the .npy into place; returns -1 after saying why. */
-static int finish_output(merge *m)
+/* Everything is synced under its temporary name first; then the old output goes, the table
+ * and the column map are renamed into place and the .npy last, so an OUT.npy in place is
+ * complete and its tables are its own (as at the end of feat image and feat text). Returns -1
+ * after saying why; merge_free removes what is left. */
+static int finish_output(merge *m, const char *output)
 {
     feat_error err = {0};
+    if (feat_npy_sync(m->npy, &err) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", err.msg);
+        return -1;
+    }
     FILE *tsv = m->tsv;
     m->tsv = NULL;
-    if (fclose(tsv) != 0 || rename(m->tsv_tmp, m->tsv_path) != 0) {
-        fprintf(stderr, "feat: cannot write %s: %s\n", m->tsv_path, strerror(errno));
+    int bad = cli_close_synced(tsv, m->tsv_tmp);
+    const char *failed = m->tsv_path;
+    if (!bad && remove(output) != 0 && errno != ENOENT)
+        bad = errno, failed = output;
+    if (!bad && rename(m->tsv_tmp, m->tsv_path) != 0)
+        bad = errno;
+    if (!bad && m->columns_tmp && rename(m->columns_tmp, m->columns_path) != 0)
+        bad = errno, failed = m->columns_path;
+    if (bad) {
+        fprintf(stderr, "feat: cannot write %s: %s\n", failed, strerror(bad));
+        remove(m->tsv_tmp);
         return -1;
     }
     feat_npy_writer *npy = m->npy;
@@ -217,7 +246,7 @@ static int merge_shards(merge *m, const char *output, char **files)
     if (!rc)
         rc = write_columns(m, output);
     if (!rc)
-        rc = finish_output(m);
+        rc = finish_output(m, output);
     if (!rc)
         fprintf(stderr, "feat: merged %zu rows from %d shards into %s\n", m->total, m->n, output);
     return rc;
@@ -237,9 +266,13 @@ static void merge_free(merge *m)
         remove(m->tsv_tmp);
     }
     feat_npy_abort(m->npy);
+    if (m->columns_tmp)
+        remove(m->columns_tmp); /* gone already once renamed */
     free(m->s);
     free(m->tsv_path);
     free(m->tsv_tmp);
+    free(m->columns_path);
+    free(m->columns_tmp);
     free(m->columns);
 }
 

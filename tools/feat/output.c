@@ -44,21 +44,13 @@ static void sanitize(const char *in, char *out, size_t cap)
     out[i] = '\0';
 }
 
-/* Flushes, syncs and closes f, the temporary tmp of the file `name`; on failure tmp is
- * removed and err says why, naming `name`. A failed buffered write can leave only the stream's
- * error flag behind (fflush of the rest may then succeed), so ferror is checked as well. */
+/* cli_close_synced for the temporary tmp of the file `name`; err says why, naming `name`. */
 static int close_synced(FILE *f, const char *tmp, const char *name, feat_error *err)
 {
-    int bad = ferror(f) ? (errno ? errno : EIO) : 0;
-    if (!bad && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        bad = errno;
-    if (fclose(f) != 0 && !bad)
-        bad = errno;
-    if (!bad)
-        return 0;
-    remove(tmp);
-    feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", name, strerror(bad));
-    return -1;
+    int bad = cli_close_synced(f, tmp);
+    if (bad)
+        feat_error_set(err, FEAT_E_IO, "cannot write %s: %s", name, strerror(bad));
+    return bad ? -1 : 0;
 }
 
 static int rename_into_place(const char *from, const char *to, feat_error *err)

@@ -10,6 +10,18 @@
 #include <time.h>
 #include <unistd.h>
 
+int cli_close_synced(FILE *f, const char *tmp)
+{
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (!bad && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        bad = errno;
+    if (fclose(f) != 0 && !bad)
+        bad = errno;
+    if (bad)
+        remove(tmp);
+    return bad;
+}
+
 int strlist_push(strlist *l, const char *s)
 {
     if (l->n == l->cap) {
