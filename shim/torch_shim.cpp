@@ -404,7 +404,7 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
         torch::jit::Function *fn = m->module._ivalue()->compilation_unit()->create_function(qn, g);
         m->module.type()->addMethod(fn);
 
-        // Dynamic-int8 exports (tools/export_models.py --quantize) call quantized:: ops, which
+        // int8 exports (tools/export_models.py --quantize) call quantized:: ops, which
         // bfloat16 autocast does not apply to.
         for (Node *nd : g->nodes())
             if (std::string(nd->kind().ns().toUnqualString()) == "quantized")
@@ -507,6 +507,10 @@ static feat_status run(feat_shim_model *m, std::vector<c10::IValue> inputs, feat
             at::Tensor t = e.toTensor();
             if (t.is_mkldnn())
                 t = t.to_dense();
+            // A static-int8 export hands int8 tensors from block to block (docs/models.md):
+            // a tap inside it reads the float32 values the int8 tensor stands for.
+            if (t.is_quantized())
+                t = t.dequantize();
             t = t.to(at::kCPU, at::kFloat).contiguous();
             // The C side describes shapes with at most FEAT_SHIM_MAX_DIMS dimensions; a
             // larger tensor would be pooled with a cut-off shape.
@@ -675,14 +679,8 @@ std::shared_ptr<Graph> cut_graph(torch::jit::Module &mod, const std::string &tap
                                  Cut kind)
 {
     auto g = mod.get_method("forward").graph()->copy();
-    // Inlining replaces the calls' values: the registered outputs are the ones kept up to date.
-    // The tap is found first, since finding a trained module may inline the tapped module's
-    // call (the tap layer4 around the trained layer4.1).
-    size_t t_at = 0, cut_at = 0;
-    if (kind != Cut::prefix) {
-        t_at = g->outputs().size();
-        g->registerOutput(locate(*g, tap, split_path(tap), -1));
-    }
+    size_t n_orig = g->outputs().size();
+    Value *cut = nullptr;
     if (kind != Cut::full) {
         Node *first = nullptr;
         for (const auto &p : train) {
@@ -692,12 +690,20 @@ std::shared_ptr<Graph> cut_graph(torch::jit::Module &mod, const std::string &tap
         }
         if (first->inputs().size() < 2)
             return nullptr;
-        cut_at = g->outputs().size();
-        g->registerOutput(first->input(1));
+        cut = first->input(1);
+        g->registerOutput(cut);
+    }
+    Value *t = nullptr;
+    if (kind != Cut::prefix) {
+        t = locate(*g, tap, split_path(tap), -1);
+        g->registerOutput(t);
     }
     torch::jit::Inline(*g);
-    Value *cut = kind != Cut::full ? g->outputs().at(cut_at) : nullptr;
-    Value *t = kind != Cut::prefix ? g->outputs().at(t_at) : nullptr;
+    // Inlining replaces the calls' values: the registered outputs are the ones kept up to date.
+    if (cut)
+        cut = g->outputs().at(n_orig);
+    if (t)
+        t = g->outputs().at(n_orig + (cut ? 1 : 0));
     while (!g->outputs().empty())
         g->eraseOutput(0);
     if (kind == Cut::suffix) {

@@ -8,6 +8,7 @@
     export_models.py efficientnet_lite0 -o efficientnet_lite0.pt
     export_models.py bert --hf DIR -o minilm.pt
     export_models.py bert --hf DIR --quantize dynamic-int8 -o minilm-int8.pt
+    export_models.py resnet50 --quantize static-int8 --calibrate PHOTOS/ -o resnet50-int8.pt
     export_models.py bert --bert-config small --vocab vocab.txt --random-init -o tiny.pt
 
 Writes OUT.pt (TorchScript), OUT.json (side-car, see docs/models.md) and, for text
@@ -771,11 +772,19 @@ def parse_args(argv):
     g.add_argument("--cased", action="store_true",
                    help="with --bert-config: the vocab is cased (no lowercasing)")
     g.add_argument("--max-length", type=int, help="override text.max_length")
-    g.add_argument("--quantize", choices=("dynamic-int8",),
-                   help="dynamic int8 quantization of the Linear layers before tracing "
-                        "(opt-in: faster on CPUs, slightly different features; "
-                        "docs/performance.md, Compressed modes)")
+    g.add_argument("--quantize", choices=("dynamic-int8", "static-int8"),
+                   help="int8 quantization before export (opt-in: faster on CPUs, slightly "
+                        "different features; docs/performance.md, Compressed modes): "
+                        "dynamic-int8 for bert's Linear layers, static-int8 for the image "
+                        "models, calibrated on --calibrate DIR")
+    g.add_argument("--calibrate", metavar="DIR",
+                   help="static-int8: folder of JPEG/PNG images to calibrate on")
+    g.add_argument("--calibrate-count", type=int, metavar="N",
+                   help="static-int8: use the first N images of DIR in name order "
+                        "(default 64)")
     a = p.parse_args(argv)
+    if (a.calibrate or a.calibrate_count is not None) and a.quantize != "static-int8":
+        p.error("--calibrate and --calibrate-count go with --quantize static-int8")
     if a.model == "bert":
         if a.export is None:
             a.export = "trace"
@@ -784,6 +793,8 @@ def parse_args(argv):
         if a.export != "trace":
             p.error("BERT can only be traced (--export trace): Hugging Face models are not "
                     "scriptable")
+        if a.quantize == "static-int8":
+            p.error("bert cannot be statically quantized; use --quantize dynamic-int8")
     else:
         if a.model in EFFICIENTNET_LITE:
             if a.export is None:
@@ -798,8 +809,12 @@ def parse_args(argv):
             a.export = "script"
         if a.hf or a.bert_config:
             p.error("--hf/--bert-config are for the bert family")
-        if a.quantize:
-            p.error("--quantize is for text (bert) models")
+        if a.quantize == "dynamic-int8":
+            p.error(f"--quantize dynamic-int8 is for text (bert) models; {a.model} takes "
+                    f"--quantize static-int8 --calibrate DIR")
+        if a.quantize == "static-int8" and not a.calibrate:
+            p.error("--quantize static-int8 needs --calibrate DIR (a folder of JPEG/PNG "
+                    "images like those the model will see)")
         if a.weights and a.random_init:
             p.error("--weights and --random-init exclude each other")
     return a
@@ -829,8 +844,13 @@ def main(argv=None):
     log(f"built {family} ({info['weights']}) in {t1 - t0:.1f}s; exporting with torch.jit."
         f"{args.export} ...")
     fp32_model = model
-    if args.quantize:
+    if args.quantize == "dynamic-int8":
         model, info["quantization"] = quantize_dynamic_int8(model)
+    elif args.quantize:
+        import export_quantize
+
+        model, info["quantization"] = export_quantize.quantize_static_int8(
+            model, family, info["image"], args.calibrate, args.calibrate_count)
     if family == "bert":
         jm = export_bert(model, args)
     else:
@@ -866,12 +886,12 @@ def main(argv=None):
         side["hidden_size"] = int(c.hidden_size)
         side["num_layers"] = int(c.num_hidden_layers)
         side["inputs"] = ["input_ids", "attention_mask", "token_type_ids"]
-        if args.quantize:
-            side["quantization"] = args.quantize
-            side["quantization_detail"] = info["quantization"]
     else:
         side["image"] = info["image"]
         side["weights_file"] = info["weights_file"]
+    if args.quantize:
+        side["quantization"] = args.quantize
+        side["quantization_detail"] = info["quantization"]
     side["source"] = versions(family)
     json_path = stem + ".json"
     write_json(json_path, side)
@@ -881,7 +901,7 @@ def main(argv=None):
         f"export+save {t2 - t1:.1f}s")
     if args.check:
         check_export(out, model, family, args, info)
-        if args.quantize:
+        if args.quantize == "dynamic-int8":
             check_quantized(out, fp32_model, args, info)
     return 0
 
