@@ -679,8 +679,14 @@ std::shared_ptr<Graph> cut_graph(torch::jit::Module &mod, const std::string &tap
                                  Cut kind)
 {
     auto g = mod.get_method("forward").graph()->copy();
-    size_t n_orig = g->outputs().size();
-    Value *cut = nullptr;
+    // Inlining replaces the calls' values: the registered outputs are the ones kept up to date.
+    // The tap is found first, since finding a trained module may inline the tapped module's
+    // call (the tap layer4 around the trained layer4.1).
+    size_t t_at = 0, cut_at = 0;
+    if (kind != Cut::prefix) {
+        t_at = g->outputs().size();
+        g->registerOutput(locate(*g, tap, split_path(tap), -1));
+    }
     if (kind != Cut::full) {
         Node *first = nullptr;
         for (const auto &p : train) {
@@ -690,20 +696,12 @@ std::shared_ptr<Graph> cut_graph(torch::jit::Module &mod, const std::string &tap
         }
         if (first->inputs().size() < 2)
             return nullptr;
-        cut = first->input(1);
-        g->registerOutput(cut);
-    }
-    Value *t = nullptr;
-    if (kind != Cut::prefix) {
-        t = locate(*g, tap, split_path(tap), -1);
-        g->registerOutput(t);
+        cut_at = g->outputs().size();
+        g->registerOutput(first->input(1));
     }
     torch::jit::Inline(*g);
-    // Inlining replaces the calls' values: the registered outputs are the ones kept up to date.
-    if (cut)
-        cut = g->outputs().at(n_orig);
-    if (t)
-        t = g->outputs().at(n_orig + (cut ? 1 : 0));
+    Value *cut = kind != Cut::full ? g->outputs().at(cut_at) : nullptr;
+    Value *t = kind != Cut::prefix ? g->outputs().at(t_at) : nullptr;
     while (!g->outputs().empty())
         g->eraseOutput(0);
     if (kind == Cut::suffix) {
