@@ -18,6 +18,13 @@
  * accuracies summed in another order may differ in the last bit. */
 #define IMPROVE_EPS 1e-9
 
+/* The row-space form (docs/adapting.md) is refused, and the fold fitted on its columns, when a
+ * Cholesky pivot of the training rows' Gram matrix falls to this fraction of its diagonal: a
+ * row within 1e-4 (relative) of the span of the rows before it, a duplicate at the extreme.
+ * Above it the factor's condition number stays below about 1e4, so the coordinates keep
+ * about 12 significant digits, far more than the fit's tolerance asks. */
+#define ROW_SPACE_PIVOT 1e-8
+
 static uint64_t splitmix64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -138,12 +145,14 @@ static int in_set(const size_t *set, size_t n, size_t b)
 feat_status feat_probe_greedy(size_t n, size_t start, double start_score, size_t max_size, feat_probe_score_fn score,
                               feat_probe_visit_fn visit, void *ctx, feat_error *err)
 {
-    if (start >= n || !score || !visit)
-        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "greedy selection: start %zu of %zu blocks, or no callback",
-                              start, n);
+    if (start >= n || n > FEAT_PROBE_BLOCKS_MAX || !score || !visit)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT,
+                              "greedy selection: start %zu of %zu blocks (at most %d), or no callback", start, n,
+                              FEAT_PROBE_BLOCKS_MAX);
     if (max_size == 0 || max_size > n)
         max_size = n;
-    size_t *cur = malloc(n * sizeof *cur), *cand = malloc(n * sizeof *cand);
+    /* cand: the step's candidates, one row of n_cur + 1 blocks each, in the order of the added block */
+    size_t *cur = malloc(n * sizeof *cur), *cand = malloc(n * n * sizeof *cand);
     double *scores = malloc(n * sizeof *scores);
     feat_status st =
         cur && cand && scores ? FEAT_OK : feat_error_set(err, FEAT_E_NOMEM, "greedy selection: out of memory");
@@ -152,26 +161,21 @@ feat_status feat_probe_greedy(size_t n, size_t start, double start_score, size_t
     if (cur)
         cur[0] = start;
     while (st == FEAT_OK && n_cur < max_size) {
-        size_t best = n;
-        for (size_t b = 0; st == FEAT_OK && b < n; b++) {
-            if (in_set(cur, n_cur, b))
-                continue;
-            with_block(cur, n_cur, b, cand);
-            st = score(ctx, cand, n_cur + 1, &scores[b]);
-            if (st == FEAT_OK && (best == n || scores[b] > scores[best]))
-                best = b;
-        }
-        int improved = st == FEAT_OK && best < n && scores[best] > cur_score + IMPROVE_EPS;
-        for (size_t b = 0; st == FEAT_OK && b < n; b++) {
-            if (in_set(cur, n_cur, b))
-                continue;
-            with_block(cur, n_cur, b, cand);
-            st = visit(ctx, cand, n_cur + 1, scores[b], improved && b == best);
-        }
+        size_t m = 0, best = 0;
+        for (size_t b = 0; b < n; b++)
+            if (!in_set(cur, n_cur, b))
+                with_block(cur, n_cur, b, cand + m++ * (n_cur + 1));
+        st = score(ctx, cand, m, n_cur + 1, scores);
+        for (size_t i = 1; st == FEAT_OK && i < m; i++)
+            if (scores[i] > scores[best])
+                best = i;
+        int improved = st == FEAT_OK && m > 0 && scores[best] > cur_score + IMPROVE_EPS;
+        for (size_t i = 0; st == FEAT_OK && i < m; i++)
+            st = visit(ctx, cand + i * (n_cur + 1), n_cur + 1, scores[i], improved && i == best);
         if (st != FEAT_OK || !improved)
             break;
-        with_block(cur, n_cur, best, cand);
-        memcpy(cur, cand, ++n_cur * sizeof *cur);
+        memcpy(cur, cand + best * (n_cur + 1), (n_cur + 1) * sizeof *cur);
+        n_cur++;
         cur_score = scores[best];
     }
     free(cur);
@@ -194,10 +198,12 @@ typedef struct probe_ctx {
     feat_error *err;
 } probe_ctx;
 
-/* Per-set scratch: the columns, the standardised rows as LIBLINEAR nodes, the fold split. */
+/* Per-set scratch: the columns, the fold's rows as LIBLINEAR nodes (training rows, then the
+ * held-out ones), the fold split, and for the row-space form the standardised rows (z, n x
+ * (n_col + 1), the bias last) and their coordinates (g, at most n x (n_col + 1)). */
 typedef struct fit_buf {
     size_t *col, n_col;
-    double *mean, *scale, *yv;
+    double *mean, *scale, *yv, *z, *g;
     struct feature_node *nodes;
     struct feature_node **xp;
     size_t *train, *test;
@@ -209,6 +215,8 @@ static void fit_buf_free(fit_buf *b)
     free(b->mean);
     free(b->scale);
     free(b->yv);
+    free(b->z);
+    free(b->g);
     free(b->nodes);
     free(b->xp);
     free(b->train);
@@ -231,7 +239,9 @@ static feat_status fit_buf_alloc(const probe_ctx *c, const size_t *set, size_t n
     b->yv = malloc(n * sizeof *b->yv);
     b->train = malloc(n * sizeof *b->train);
     b->test = malloc(n * sizeof *b->test);
-    if (!b->col || !b->mean || !b->scale || !b->nodes || !b->xp || !b->yv || !b->train || !b->test) {
+    b->z = malloc(n * (b->n_col + 1) * sizeof *b->z);
+    b->g = malloc(n * (b->n_col + 1) * sizeof *b->g);
+    if (!b->col || !b->mean || !b->scale || !b->nodes || !b->xp || !b->yv || !b->train || !b->test || !b->z || !b->g) {
         fit_buf_free(b);
         return feat_error_set(err, FEAT_E_NOMEM, "probe: out of memory for %zu rows x %zu columns", n, b->n_col);
     }
@@ -258,10 +268,89 @@ static struct feature_node *fill_row(const probe_ctx *c, fit_buf *b, size_t slot
     return nd;
 }
 
+/* Four partial sums, so the compiler can keep them in vector lanes. */
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* In-place Cholesky factor of the n x n Gram matrix whose lower triangle is in a (row-major,
+ * row stride n): a becomes L with L L^T = G. 0 when a pivot falls to ROW_SPACE_PIVOT of its
+ * diagonal. */
+static int cholesky(double *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double *ri = a + i * n;
+        for (size_t j = 0; j < i; j++)
+            ri[j] = (ri[j] - dot(ri, a + j * n, j)) / a[j * n + j];
+        double d = ri[i] - dot(ri, ri, i);
+        if (!(d > ROW_SPACE_PIVOT * ri[i]))
+            return 0;
+        ri[i] = sqrt(d);
+    }
+    return 1;
+}
+
+/* The row-space form of a fold (docs/adapting.md). The L2-regularised problem is unchanged
+ * by a rotation of the feature space (w.x and |w| are), and its solution lies in the span of
+ * the standardised training rows Z (the bias column included, as it is regularised too). With
+ * r = min(n_train, n_col + 1) and the first r training rows Z1 independent, Z1 Z1^T = L L^T
+ * gives the orthonormal basis Z1^T L^-T of that span when r = n_train, and of the whole space
+ * when r = n_col + 1; a row's coordinates in it are L^-1 (Z1 z). The first r training rows
+ * become the rows of L (row i has i + 1 entries), every other row r entries, so LIBLINEAR
+ * solves the same problem, with the same stopping rule (gradient norms are rotation-
+ * invariant) and the same decision values, on rows of at most r instead of n_col + 1 entries:
+ * half the work per pass or less once a set is as wide as the fold is long. Fills the nodes of
+ * every row of the fold; 0 (nothing usable) when Z1 is too close to singular. */
+static int row_space(const probe_ctx *c, fit_buf *b, size_t n_train, size_t n_test)
+{
+    size_t d = b->n_col + 1, n = n_train + n_test, r = n_train < d ? n_train : d;
+    for (size_t i = 0; i < n; i++) {
+        const float *row = c->x + (i < n_train ? b->train[i] : b->test[i - n_train]) * c->cols;
+        double *zi = b->z + i * d;
+        for (size_t j = 0; j < b->n_col; j++)
+            zi[j] = (row[b->col[j]] - b->mean[j]) / b->scale[j];
+        zi[b->n_col] = 1.0;
+    }
+    for (size_t i = 0; i < n; i++) /* Z1's lower triangle, every other row against all of Z1 */
+        for (size_t j = 0; j < (i < r ? i + 1 : r); j++)
+            b->g[i * r + j] = dot(b->z + i * d, b->z + j * d, d);
+    if (!cholesky(b->g, r))
+        return 0;
+    for (size_t i = r; i < n; i++) { /* forward substitution: L^-1 (Z1 z) */
+        double *u = b->g + i * r;
+        for (size_t j = 0; j < r; j++)
+            u[j] = (u[j] - dot(b->g + j * r, u, j)) / b->g[j * r + j];
+    }
+    struct feature_node *nd = b->nodes;
+    for (size_t i = 0; i < n; i++) {
+        size_t m = i < r ? i + 1 : r;
+        b->xp[i] = nd;
+        for (size_t j = 0; j < m; j++) {
+            nd[j].index = (int)j + 1;
+            nd[j].value = b->g[i * r + j];
+        }
+        nd[m].index = -1;
+        nd += m + 1;
+    }
+    return 1;
+}
+
 static void quiet(const char *s) { (void)s; }
 
-/* Fits on every fold but f, predicts fold f; returns the fold's accuracy in *acc. */
-static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_probe_eval *ev, double *acc,
+/* Fits on every fold but f, predicts fold f; returns the fold's accuracy in *acc and whether
+ * it took the row-space form in *reduced. */
+static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_probe_eval *ev, double *acc, int *reduced,
                             feat_error *err)
 {
     size_t n_train = 0, n_test = 0, correct = 0;
@@ -273,11 +362,18 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
             b->train[n_train++] = r;
     }
     feat_probe_scaler_fit(c->x, c->cols, b->train, n_train, b->col, b->n_col, b->mean, b->scale);
-    for (size_t i = 0; i < n_train; i++) {
-        b->xp[i] = fill_row(c, b, i, b->train[i]);
+    *reduced = row_space(c, b, n_train, n_test);
+    for (size_t i = 0; i < n_train + n_test && !*reduced; i++)
+        b->xp[i] = fill_row(c, b, i, i < n_train ? b->train[i] : b->test[i - n_train]);
+    for (size_t i = 0; i < n_train; i++)
         b->yv[i] = c->y[b->train[i]];
-    }
-    struct problem prob = {.l = (int)n_train, .n = (int)b->n_col + 1, .y = b->yv, .x = b->xp, .bias = 1.0};
+    /* The primal form carries the bias column itself (bias 1 marks it for LIBLINEAR); in the
+     * row-space form it is inside the coordinates. */
+    struct problem prob = {.l = (int)n_train,
+                           .n = *reduced ? (int)(n_train < b->n_col + 1 ? n_train : b->n_col + 1) : (int)b->n_col + 1,
+                           .y = b->yv,
+                           .x = b->xp,
+                           .bias = *reduced ? -1.0 : 1.0};
     struct parameter par = {.solver_type = L2R_LR, .eps = 1e-4, .C = 1.0, .p = 0.1};
     const char *bad = check_parameter(&prob, &par);
     if (bad)
@@ -286,7 +382,7 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
     if (!m)
         return feat_error_set(err, FEAT_E_NOMEM, "probe: liblinear could not train fold %d", f);
     for (size_t i = 0; i < n_test; i++) {
-        int32_t p = (int32_t)predict(m, fill_row(c, b, i, b->test[i]));
+        int32_t p = (int32_t)predict(m, b->xp[n_train + i]);
         ev->pred[b->test[i]] = p;
         correct += p == c->y[b->test[i]];
     }
@@ -295,52 +391,77 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
     return FEAT_OK;
 }
 
-/* The folds of one set, shared by the threads that fit them: each claims the next fold and
- * writes only that fold's accuracy and its test rows' predictions. */
+/* The folds of a batch of sets (the single taps, or every candidate of one greedy step), shared
+ * by the threads that fit them: each claims the next (set, fold) task in order and writes only
+ * that fold's accuracy and its held-out rows' predictions. */
 typedef struct fold_run {
     const probe_ctx *c;
-    const size_t *set;
-    size_t n_set;
-    feat_probe_eval *ev;
-    uint32_t k, next;
+    feat_probe_eval *evs;
+    size_t n_evs, next, n_tasks; /* task t: set t / k, fold t % k */
+    uint32_t k;
     pthread_mutex_t lock;
     feat_status st;
     feat_error err; /* the first failure */
 } fold_run;
+
+/* Claims the next task under the lock, after recording the last one's outcome. */
+static size_t claim(fold_run *t, feat_status st, const feat_error *err, feat_probe_eval *last, int reduced)
+{
+    pthread_mutex_lock(&t->lock);
+    if (st != FEAT_OK && t->st == FEAT_OK) {
+        t->st = st;
+        feat_error_copy(&t->err, err);
+    }
+    if (last)
+        last->row_space_folds += (uint32_t)reduced;
+    size_t task = t->st == FEAT_OK ? t->next++ : t->n_tasks;
+    pthread_mutex_unlock(&t->lock);
+    return task;
+}
 
 static void *fold_worker(void *arg)
 {
     fold_run *t = arg;
     fit_buf b;
     feat_error err = {0};
-    feat_status st = fit_buf_alloc(t->c, t->set, t->n_set, &b, &err);
-    const int have_buf = st == FEAT_OK; /* a failed alloc has freed what it had */
+    feat_status st = FEAT_OK;
+    feat_probe_eval *ev = NULL, *last = NULL; /* the set b is for; the one the last fold was of */
+    int reduced = 0;
     for (;;) {
-        pthread_mutex_lock(&t->lock);
-        if (st != FEAT_OK && t->st == FEAT_OK) {
-            t->st = st;
-            feat_error_copy(&t->err, &err);
-        }
-        uint32_t f = t->st == FEAT_OK ? t->next++ : t->k;
-        pthread_mutex_unlock(&t->lock);
-        if (f >= t->k)
+        size_t task = claim(t, st, &err, last, reduced);
+        last = NULL;
+        if (task >= t->n_tasks)
             break;
-        st = run_fold(t->c, &b, (int32_t)f, t->ev, &t->ev->fold_acc[f], &err);
+        if (ev != &t->evs[task / t->k]) { /* a new set: its own columns and scratch */
+            if (ev)
+                fit_buf_free(&b);
+            ev = &t->evs[task / t->k];
+            st = fit_buf_alloc(t->c, ev->blocks, ev->n_blocks, &b, &err);
+            if (st != FEAT_OK) { /* a failed alloc has freed what it had */
+                ev = NULL;
+                continue;
+            }
+        }
+        uint32_t f = (uint32_t)(task % t->k);
+        st = run_fold(t->c, &b, (int32_t)f, ev, &ev->fold_acc[f], &reduced, &err);
+        last = ev;
     }
-    if (have_buf)
+    if (ev)
         fit_buf_free(&b);
     return NULL;
 }
 
-/* Fits the k folds of a set on up to k threads (the online cores, at most 8): LIBLINEAR is
- * single-threaded and the folds are independent, so the results do not depend on the count. */
-static feat_status run_folds(const probe_ctx *c, const size_t *set, size_t n_set, feat_probe_eval *ev)
+/* Fits the k folds of every set of a batch on up to one thread per online core (at most 8):
+ * LIBLINEAR is single-threaded and the fits are independent, so the results do not depend on
+ * the count, and a batch of many tasks keeps both cores busy where the 5 folds of one set
+ * would leave one idle a fifth of the time. */
+static feat_status run_folds(const probe_ctx *c, feat_probe_eval *evs, size_t n_evs)
 {
-    fold_run t = {.c = c, .set = set, .n_set = n_set, .ev = ev, .k = c->rep->folds};
+    fold_run t = {.c = c, .evs = evs, .n_evs = n_evs, .k = c->rep->folds, .n_tasks = n_evs * c->rep->folds};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t n = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores, started = 0;
-    if (n > t.k)
-        n = t.k;
+    if (n > t.n_tasks)
+        n = t.n_tasks;
     pthread_t tid[8];
     pthread_mutex_init(&t.lock, NULL);
     set_print_string_function(quiet); /* process-wide in LIBLINEAR: set before the threads run */
@@ -355,12 +476,12 @@ static feat_status run_folds(const probe_ctx *c, const size_t *set, size_t n_set
     return t.st;
 }
 
-static feat_status eval_set(probe_ctx *c, const size_t *set, size_t n_set, feat_probe_eval *ev)
+/* A result for the set, its predictions all -1 until its folds are fitted. */
+static feat_status eval_init(const probe_ctx *c, const size_t *set, size_t n_set, feat_probe_eval *ev)
 {
-    uint32_t k = c->rep->folds;
     memset(ev, 0, sizeof *ev);
     ev->blocks = malloc(n_set * sizeof *ev->blocks);
-    ev->fold_acc = malloc(k * sizeof *ev->fold_acc);
+    ev->fold_acc = malloc(c->rep->folds * sizeof *ev->fold_acc);
     ev->pred = malloc((c->rep->rows ? c->rep->rows : 1) * sizeof *ev->pred);
     if (!ev->blocks || !ev->fold_acc || !ev->pred)
         return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for a result");
@@ -370,15 +491,20 @@ static feat_status eval_set(probe_ctx *c, const size_t *set, size_t n_set, feat_
         ev->pred[r] = -1;
     for (size_t i = 0; i < n_set; i++)
         ev->cols += c->blocks[set[i]].count;
-    feat_status st = run_folds(c, set, n_set, ev);
+    return FEAT_OK;
+}
+
+/* Mean and population standard deviation over the folds, summed in fold order: the same
+ * whatever the threads did. */
+static void eval_score(feat_probe_eval *ev, uint32_t k)
+{
     double sum = 0.0, sq = 0.0;
-    for (uint32_t f = 0; st == FEAT_OK && f < k; f++) /* in fold order: the same sum whatever the threads */
+    for (uint32_t f = 0; f < k; f++)
         sum += ev->fold_acc[f];
     ev->mean = sum / k;
-    for (uint32_t f = 0; st == FEAT_OK && f < k; f++)
+    for (uint32_t f = 0; f < k; f++)
         sq += (ev->fold_acc[f] - ev->mean) * (ev->fold_acc[f] - ev->mean);
     ev->std = sqrt(sq / k);
-    return st;
 }
 
 static void eval_free(feat_probe_eval *ev)
@@ -405,20 +531,28 @@ static void progress(const probe_ctx *c, const char *fmt, ...)
     c->cfg->progress(c->cfg->progress_ctx, msg);
 }
 
-static feat_status score_fused(void *vctx, const size_t *set, size_t n_set, double *score)
+/* Scores every candidate of one greedy step (n_sets sets of set_size blocks) in one batch. */
+static feat_status score_fused(void *vctx, const size_t *sets, size_t n_sets, size_t set_size, double *scores)
 {
     probe_ctx *c = vctx;
     feat_probe_report *rep = c->rep;
-    feat_probe_eval *grown = realloc(rep->fused, (rep->n_fused + 1) * sizeof *grown);
+    feat_probe_eval *grown = realloc(rep->fused, (rep->n_fused + n_sets) * sizeof *grown);
     if (!grown)
         return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for fused results");
     rep->fused = grown;
-    feat_status st = eval_set(c, set, n_set, &rep->fused[rep->n_fused]);
-    rep->n_fused++; /* counted even on failure, so report_free releases it */
-    if (st == FEAT_OK) {
-        *score = rep->fused[rep->n_fused - 1].mean;
-        progress(c, "fused set %zu (%zu taps, %zu columns): accuracy %.4f", rep->n_fused, n_set,
-                 rep->fused[rep->n_fused - 1].cols, *score);
+    feat_probe_eval *evs = rep->fused + rep->n_fused;
+    feat_status st = FEAT_OK;
+    for (size_t i = 0; i < n_sets && st == FEAT_OK; i++) {
+        st = eval_init(c, sets + i * set_size, set_size, &evs[i]);
+        rep->n_fused++; /* counted even on failure, so report_free releases it */
+    }
+    if (st == FEAT_OK)
+        st = run_folds(c, evs, n_sets);
+    for (size_t i = 0; i < n_sets && st == FEAT_OK; i++) {
+        eval_score(&evs[i], rep->folds);
+        scores[i] = evs[i].mean;
+        progress(c, "fused set %zu (%zu taps, %zu columns): accuracy %.4f", (size_t)(evs + i - rep->fused) + 1,
+                 set_size, evs[i].cols, scores[i]);
     }
     return st;
 }
@@ -516,21 +650,26 @@ static feat_status check_input(const float *x, size_t rows, size_t cols, const f
     return check_blocks(cols, blocks, n_blocks, err);
 }
 
-/* Every block alone; the best is the first of the highest mean accuracy (the shallowest). */
+/* Every block alone, in one batch; the best is the first of the highest mean accuracy (the
+ * shallowest). */
 static feat_status eval_taps(probe_ctx *c, size_t n_blocks)
 {
     feat_probe_report *rep = c->rep;
-    for (size_t i = 0; i < n_blocks; i++) {
-        feat_status st = eval_set(c, &i, 1, &rep->taps[i]);
+    feat_status st = FEAT_OK;
+    for (size_t i = 0; i < n_blocks && st == FEAT_OK; i++) {
+        st = eval_init(c, &i, 1, &rep->taps[i]);
         rep->n_taps = i + 1;
-        if (st != FEAT_OK)
-            return st;
+    }
+    if (st == FEAT_OK)
+        st = run_folds(c, rep->taps, n_blocks);
+    for (size_t i = 0; i < n_blocks && st == FEAT_OK; i++) {
+        eval_score(&rep->taps[i], rep->folds);
         progress(c, "tap %zu/%zu %s (%zu columns): accuracy %.4f", i + 1, n_blocks, c->blocks[i].name,
                  rep->taps[i].cols, rep->taps[i].mean);
         if (!rep->best_tap || rep->taps[i].mean > rep->best_tap->mean)
             rep->best_tap = &rep->taps[i];
     }
-    return FEAT_OK;
+    return st;
 }
 
 static feat_status run_probe(probe_ctx *c, const feat_probe_labels *labels, size_t n_blocks)

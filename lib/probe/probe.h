@@ -8,10 +8,15 @@
  * logistic regression (L2R_LR, one-vs-rest, bias 1) on features standardised with a scaler
  * fitted on each training fold: the setup of scikit-learn's StandardScaler followed by
  * LogisticRegression(solver="liblinear") (docs/adapting.md has the method and its reasons).
+ * Each fold is fitted in the row-space form where it can be (the same problem on at most as
+ * many coordinates as the fold has training rows; docs/adapting.md), in its columns otherwise.
  *
  * Rows with a non-finite value in any block (failed inputs are NaN rows) are excluded from
- * folds and fits and counted, never treated as zero. Everything here is single-threaded and
- * keeps no global state except LIBLINEAR's print hook, which feat_probe_run silences. */
+ * folds and fits and counted, never treated as zero. feat_probe_run fits the folds of a batch
+ * of sets (the single taps, then each greedy step's candidates) on up to one thread per core,
+ * each writing only its own fold's results, so a report does not depend on the thread count;
+ * every thread it starts has ended when it returns. It keeps no global state except
+ * LIBLINEAR's print hook, which it silences. */
 #ifndef FEAT_PROBE_H
 #define FEAT_PROBE_H
 
@@ -97,14 +102,17 @@ feat_status feat_probe_folds(const int32_t *labels, size_t n, size_t n_classes, 
 void feat_probe_scaler_fit(const float *x, size_t stride, const size_t *rows, size_t n_rows, const size_t *cols,
                            size_t n_cols, double *mean, double *scale);
 
-/* Greedy forward selection over n blocks, starting from block `start`: each step scores every
- * set made of the current set plus one block not in it (sets passed sorted, i.e. in spec
- * order), and keeps the best one (the first in block order on ties) only when it beats the
- * current score; it stops when nothing improves or the set reaches max_size (0 = n). score
- * returns nonzero to abort (its status is returned; it sets its own message). After each
- * step every set it scored is passed to visit, in the order scored, with whether it was
+/* Greedy forward selection over n blocks (at most FEAT_PROBE_BLOCKS_MAX), starting from block
+ * `start`: each step scores every set made of the current set plus one block not in it, and
+ * keeps the best one (the first in block order on ties) only when it beats the current score;
+ * it stops when nothing improves or the set reaches max_size (0 = n). score gets all of a
+ * step's sets in one call (so it can fit them side by side): n_sets rows of set_size blocks,
+ * each sorted (i.e. in spec order), in the order of the block added, and writes one score per
+ * set; it returns nonzero to abort (its status is returned; it sets its own message). After
+ * each step every set it scored is passed to visit, in the order scored, with whether it was
  * accepted. */
-typedef feat_status (*feat_probe_score_fn)(void *ctx, const size_t *set, size_t n_set, double *score);
+typedef feat_status (*feat_probe_score_fn)(void *ctx, const size_t *sets, size_t n_sets, size_t set_size,
+                                           double *scores);
 typedef feat_status (*feat_probe_visit_fn)(void *ctx, const size_t *set, size_t n_set, double score, int accepted);
 feat_status feat_probe_greedy(size_t n, size_t start, double start_score, size_t max_size, feat_probe_score_fn score,
                               feat_probe_visit_fn visit, void *ctx, feat_error *err);
@@ -112,12 +120,13 @@ feat_status feat_probe_greedy(size_t n, size_t start, double start_score, size_t
 /* What one set of blocks scored. */
 typedef struct feat_probe_eval {
     size_t n_blocks;
-    size_t *blocks;   /* indices into the probe's blocks, ascending (= spec order) */
-    size_t cols;      /* columns of the fused row */
-    double mean, std; /* accuracy over folds: mean and population standard deviation */
-    double *fold_acc; /* per fold */
-    int32_t *pred;    /* per matrix row: the predicted class index, -1 for excluded rows */
-    int accepted;     /* fused sets: kept by the greedy selection */
+    size_t *blocks;           /* indices into the probe's blocks, ascending (= spec order) */
+    size_t cols;              /* columns of the fused row */
+    double mean, std;         /* accuracy over folds: mean and population standard deviation */
+    double *fold_acc;         /* per fold */
+    int32_t *pred;            /* per matrix row: the predicted class index, -1 for excluded rows */
+    int accepted;             /* fused sets: kept by the greedy selection */
+    uint32_t row_space_folds; /* folds fitted in the row-space form (docs/adapting.md) */
 } feat_probe_eval;
 
 typedef void (*feat_probe_progress_fn)(void *ctx, const char *message);

@@ -44,7 +44,7 @@ static void json_eval(FILE *f, const feat_probe_report *rep, const feat_probe_ev
     fprintf(f, ", \"accuracy_mean\": %.17g, \"accuracy_std\": %.17g, \"fold_accuracy\": [", ev->mean, ev->std);
     for (uint32_t k = 0; k < rep->folds; k++)
         fprintf(f, "%s%.17g", k ? ", " : "", ev->fold_acc[k]);
-    fputc(']', f);
+    fprintf(f, "], \"row_space_folds\": %u", ev->row_space_folds);
     if (fused)
         fprintf(f, ", \"accepted\": %s", ev->accepted ? "true" : "false");
     if (predictions) {

@@ -134,13 +134,15 @@ static int mask_of(const size_t *set, size_t n)
     return m;
 }
 
-static feat_status g_score(void *ctx, const size_t *set, size_t n, double *score)
+static feat_status g_score(void *ctx, const size_t *sets, size_t n_sets, size_t n, double *scores)
 {
     greedy_log *g = ctx;
-    if (g->n == g->fail_at)
-        return FEAT_E_CANCELLED;
-    g->scored[g->n++] = mask_of(set, n);
-    *score = g->table[mask_of(set, n)];
+    for (size_t i = 0; i < n_sets; i++) {
+        if (g->n == g->fail_at)
+            return FEAT_E_CANCELLED;
+        g->scored[g->n++] = mask_of(sets + i * n, n);
+        scores[i] = g->table[mask_of(sets + i * n, n)];
+    }
     return FEAT_OK;
 }
 
