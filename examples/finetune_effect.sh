@@ -36,7 +36,7 @@ quiet() { # a command's progress goes to a log, shown only if it fails
 # probe part, from the reports and feat predict's output.
 summary() {
   $py - "$out/$1" "$2" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 base, tap = sys.argv[1:]
 def folds(kind):
     r = json.load(open(f"{base}-{kind}.json"))
@@ -49,8 +49,12 @@ gain = [t - f for t, f in zip(tuned, frozen)]
 ft = json.load(open(f"{base}.json"))["finetune"]
 val = ft["validation_accuracy"][ft["chosen_epoch"]]  # chosen_epoch counts from 0
 truth = [l.rstrip("\n") for l in open(f"{base}-truth.txt")]
-pred = [l.split("\t")[1] for l in open(f"{base}-predict.tsv")]
-assert len(pred) == len(truth)
+rows = [l.split("\t") for l in open(f"{base}-predict.tsv")]
+names = [l.rstrip("\n") for l in open(f"{base}-inputs.txt")] if os.path.isdir(rf["source"]["data"]) else None
+# one output line per input, in input order: an image's path, a text's FILE:LINE
+assert len(rows) == len(truth) and all(r[0] == (names[i] if names else f"{base}-inputs.txt:{i + 1}")
+                                       for i, r in enumerate(rows))
+pred = [r[1] for r in rows]
 head = sum(p == t for p, t in zip(pred, truth)) / len(truth)
 sd = statistics.pstdev
 print(f"probe part: {rf['rows_used']} rows, {len(rf['classes'])} classes, tap {tap}, "
