@@ -22,10 +22,10 @@ struct feat_npy_writer {
     int write_errno; /* why an earlier append failed: the stream's error flag stays set */
 };
 
-static int write_header(FILE *f, size_t rows, const size_t *inner, size_t n_inner)
+/* The header of a (rows, inner...) float32 array, NPY_HEADER_SIZE bytes; -1 if it does not fit. */
+static int format_header(char *hdr, size_t rows, const size_t *inner, size_t n_inner)
 {
-    char hdr[NPY_HEADER_SIZE];
-    memset(hdr, ' ', sizeof hdr);
+    memset(hdr, ' ', NPY_HEADER_SIZE);
     memcpy(hdr, "\x93NUMPY\x01\x00", 8);
     unsigned dict_len = NPY_HEADER_SIZE - 10;
     hdr[8] = (char)(dict_len & 0xff);
@@ -44,9 +44,25 @@ static int write_header(FILE *f, size_t rows, const size_t *inner, size_t n_inne
         return -1;
     memcpy(hdr + 10, dict, (size_t)n);
     hdr[NPY_HEADER_SIZE - 1] = '\n';
-    if (fseek(f, 0, SEEK_SET) != 0)
+    return 0;
+}
+
+static int write_header(FILE *f, size_t rows, const size_t *inner, size_t n_inner)
+{
+    char hdr[NPY_HEADER_SIZE];
+    if (format_header(hdr, rows, inner, n_inner) != 0 || fseek(f, 0, SEEK_SET) != 0)
         return -1;
     return fwrite(hdr, 1, sizeof hdr, f) == sizeof hdr ? 0 : -1;
+}
+
+feat_status feat_npy_write_stream_header(FILE *f, size_t rows, size_t cols, feat_error *err)
+{
+    char hdr[NPY_HEADER_SIZE];
+    if (format_header(hdr, rows, &cols, 1) != 0)
+        return feat_error_set(err, FEAT_E_LIMIT, ".npy header: shape (%zu, %zu) does not fit", rows, cols);
+    if (fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr)
+        return feat_error_set(err, FEAT_E_IO, "cannot write the .npy header: %s", strerror(errno));
+    return FEAT_OK;
 }
 
 feat_status feat_npy_open(const char *path, size_t cols, feat_npy_writer **out, feat_error *err)

@@ -30,6 +30,11 @@ feat_status feat_npy_close(feat_npy_writer *w, feat_error *err);
 void feat_npy_abort(feat_npy_writer *w);
 size_t feat_npy_rows(const feat_npy_writer *w);
 
+/* Writes the header of a (rows, cols) array at f's current position, for a stream that cannot
+ * seek back (the CLI's -o -, standard output): the row count must be known first; the rows
+ * follow as rows * cols little-endian float32 values. */
+feat_status feat_npy_write_stream_header(FILE *f, size_t rows, size_t cols, feat_error *err);
+
 /* Reads the shape of a 2-D little-endian float32 .npy file and leaves *f positioned at the
  * first data byte. For resuming and merging outputs. */
 feat_status feat_npy_read_header(FILE *f, size_t *rows, size_t *cols, feat_error *err);

@@ -91,6 +91,7 @@ enum cli_key {
     CLI_VOCAB,
     CLI_PAIR,
     CLI_APPEND,
+    CLI_ROWS,
     /* shared options of one kind (cli_options_type.option): image preprocessing ... */
     CLI_PRESET = 0x140,
     CLI_RESIZE,
@@ -165,6 +166,7 @@ struct cli_common {
     const cli_options_type *type;       /* NULL: the subcommand has no options object */
     void *opts;                         /* the options object of the last --model (models[n_models - 1]) */
     const char *model, *output, *vocab; /* model, vocab: the last --model's */
+    const char *rows;                   /* --rows: the table's file with -o - */
     cli_model models[CLI_MAX_MODELS];
     size_t n_models; /* 1 with an options object (its path NULL until --model), else 0 */
     const char *append[CLI_MAX_APPEND];
@@ -248,10 +250,13 @@ int cli_run(const cli_job *job, const cli_common *common);
  * not cover every input (one removed during the run). With resume, the parts of an earlier
  * run over the same inputs (names, and with files their size and modification time) are
  * checked and kept; *first_todo says where to go on. The table's row column numbers inputs
- * in the whole, unsharded list. */
+ * in the whole, unsharded list. npy_path "-" (-o -) streams instead: the .npy to standard
+ * output as the rows come (header first: n_inputs rows), the table to rows_path (NULL:
+ * standard error), the column map next to it; no parts, so no resume. rows_path is for "-"
+ * only. */
 typedef struct out_writer out_writer;
 out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int files, size_t shard_i,
-                     size_t shard_n, int resume, size_t *first_todo);
+                     size_t shard_n, int resume, const char *rows_path, size_t *first_todo);
 /* The column map written at the join as OUT.columns.tsv (before OUT.npy goes into place);
  * borrowed until out_finish. */
 void out_set_columns(out_writer *w, const struct cli_columns *columns);

@@ -35,7 +35,8 @@ static const cli_option options[] = {
                            "from 1)"),
     CLI_SHARED(CLI_RESUME, NULL),
     CLI_SHARED(CLI_PART_SIZE, "lines per durable part written to OUT.parts/ (default " CLI_STR(PART_SIZE) ")"),
-    CLI_REQUIRED(CLI_OUTPUT, NULL),
+    CLI_REQUIRED(CLI_OUTPUT, "where the rows go (and OUT.rows.tsv, their table); '-': a .npy to standard output"),
+    CLI_SHARED(CLI_ROWS, NULL),
     CLI_SHARED(CLI_HELP, NULL),
     {0},
 };

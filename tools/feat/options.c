@@ -45,6 +45,7 @@ static const cli_option shared[] = {
     CLI_SWITCH("cased", CLI_CASED, "do not lowercase (and do not strip accents)"),
     CLI_SWITCH("replace-invalid", CLI_REPLACE_INVALID, "replace invalid UTF-8 with U+FFFD instead of failing the line"),
     CLI_VALUE("output", CLI_OUTPUT, "OUT.npy", "where the rows go (and OUT.rows.tsv, their table)"),
+    CLI_VALUE("rows", CLI_ROWS, "FILE", "with -o -: the rows table goes to FILE (default: standard error)"),
     CLI_SWITCH("help", CLI_HELP, "print this help and exit"),
     {0},
 };
@@ -216,6 +217,7 @@ static int common_option(cli_common *c, const cli_option *opt, const char *val, 
     switch (opt->key) {
     case CLI_MODEL: *st = next_model(c, val); break;
     case CLI_OUTPUT: c->output = val; break;
+    case CLI_ROWS: c->rows = val; break;
     case CLI_VOCAB: c->vocab = c->models[c->n_models ? c->n_models - 1 : 0].vocab = val; break;
     case CLI_APPEND:
         if (c->n_append == CLI_MAX_APPEND)

@@ -21,6 +21,11 @@ struct out_writer {
     char *columns_path;
     size_t shard_i, shard_n; /* the table's row column holds the input's index in the whole
                                 list (row * shard_n + shard_i), which feat merge checks */
+    /* -o -: the rows go to standard output as they come, the table to `table` (--rows FILE,
+     * else standard error); there are no parts and nothing to resume */
+    int stream;
+    FILE *table;
+    size_t stream_failed;
 };
 
 /* a followed by b, freshly allocated. */
@@ -73,6 +78,8 @@ static void sync_dir(const char *dir)
 
 static void writer_free(out_writer *w)
 {
+    if (w->table && w->table != stderr)
+        fclose(w->table);
     free(w->npy_path);
     free(w->tsv_path);
     free(w->parts_dir);
@@ -235,9 +242,18 @@ static int check_parts(out_writer *w, const strlist *parts, char *const *inputs,
     return -1;
 }
 
+static out_writer *stream_open(size_t dim, size_t n_inputs, size_t shard_i, size_t shard_n, int resume,
+                               const char *rows_path, size_t *first_todo);
+
 out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size_t n_inputs, int files, size_t shard_i,
-                     size_t shard_n, int resume, size_t *first_todo)
+                     size_t shard_n, int resume, const char *rows_path, size_t *first_todo)
 {
+    if (strcmp(npy_path, "-") == 0)
+        return stream_open(dim, n_inputs, shard_i, shard_n, resume, rows_path, first_todo);
+    if (rows_path) {
+        fprintf(stderr, "feat: --rows is for -o - (the table of -o %s is written next to it)\n", npy_path);
+        return NULL;
+    }
     out_writer *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
@@ -287,6 +303,8 @@ void out_set_columns(out_writer *w, const cli_columns *columns) { w->columns = c
 int out_begin_part(out_writer *w, char *const *inputs, size_t n)
 {
     strlist_free(&w->stamps);
+    if (w->stream)
+        return 0; /* no parts: nothing to check a resume against */
     for (size_t i = 0; w->files && i < n; i++) {
         char stamp[64];
         file_stamp(inputs[i], stamp, sizeof stamp);
@@ -298,8 +316,12 @@ int out_begin_part(out_writer *w, char *const *inputs, size_t n)
     return 0;
 }
 
+static int stream_append(out_writer *w, const feat_result *r, const float *rows, char *const *inputs, size_t n);
+
 int out_append(out_writer *w, const feat_result *r, const float *rows, char *const *inputs, size_t n)
 {
+    if (w->stream)
+        return stream_append(w, r, rows, inputs, n);
     char base[8192], tmp[8300], table[8300], final[8300];
     snprintf(base, sizeof base, "%s/part-%09zu", w->parts_dir, w->next_row);
     /* The table first: a part counts as complete only once its .npy exists. */
@@ -481,9 +503,11 @@ static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
     return rc;
 }
 
+static int stream_finish(out_writer *w, size_t *n_rows, size_t *n_failed);
+
 int out_finish(out_writer *w, size_t *n_rows, size_t *n_failed)
 {
-    int rc = join_parts(w, n_rows, n_failed);
+    int rc = w->stream ? stream_finish(w, n_rows, n_failed) : join_parts(w, n_rows, n_failed);
     writer_free(w);
     return rc;
 }
@@ -492,4 +516,99 @@ void out_suspend(out_writer *w)
 {
     if (w)
         writer_free(w);
+}
+
+/* ---- -o -: the rows to standard output ------------------------------------------------
+ * The row count is known before the first row (the inputs are listed or read first), so the
+ * header goes out first and each part's rows follow as they are extracted: a consumer reads
+ * the .npy as it grows. A run that stops early leaves a short stream: its exit status says
+ * so, and the table (--rows FILE, else standard error) lists the rows that were written. */
+
+static out_writer *stream_open(size_t dim, size_t n_inputs, size_t shard_i, size_t shard_n, int resume,
+                               const char *rows_path, size_t *first_todo)
+{
+    if (resume) {
+        fprintf(stderr, "feat: --resume needs an output file: -o - streams the rows to standard output and "
+                        "keeps no parts\n");
+        return NULL;
+    }
+    if (isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "feat: -o - writes a binary .npy to standard output, which is a terminal: redirect it "
+                        "to a file or a pipe\n");
+        return NULL;
+    }
+    out_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        fprintf(stderr, "feat: out of memory\n");
+        return NULL;
+    }
+    w->stream = 1;
+    w->dim = dim;
+    w->n_inputs = n_inputs;
+    w->shard_i = shard_i;
+    w->shard_n = shard_n;
+    w->table = rows_path ? fopen(rows_path, "w") : stderr;
+    if (!w->table) {
+        fprintf(stderr, "feat: cannot write %s: %s\n", rows_path, strerror(errno));
+        writer_free(w);
+        return NULL;
+    }
+    /* the column map next to the table: T.rows.tsv -> T.columns.tsv, else T.columns.tsv */
+    size_t len = rows_path ? strlen(rows_path) : 0, tail = sizeof ".rows.tsv" - 1;
+    char *stem = rows_path ? strdup(rows_path) : NULL;
+    if (stem && len > tail && strcmp(stem + len - tail, ".rows.tsv") == 0)
+        stem[len - tail] = '\0';
+    w->columns_path = stem ? concat(stem, ".columns.tsv") : NULL;
+    free(stem);
+    if (rows_path && !w->columns_path) {
+        fprintf(stderr, "feat: out of memory\n");
+        writer_free(w);
+        return NULL;
+    }
+    feat_error err = {0};
+    if (fputs("row\tstatus\tinput\tmessage\n", w->table) < 0 ||
+        feat_npy_write_stream_header(stdout, n_inputs, dim, &err) != FEAT_OK) {
+        fprintf(stderr, "feat: %s\n", err.msg[0] ? err.msg : "cannot write the rows table");
+        writer_free(w);
+        return NULL;
+    }
+    *first_todo = 0;
+    return w;
+}
+
+static int stream_append(out_writer *w, const feat_result *r, const float *rows, char *const *inputs, size_t n)
+{
+    const float *data = rows ? rows : feat_result_data(r);
+    if (n && fwrite(data, sizeof *data * w->dim, n, stdout) != n) {
+        fprintf(stderr, "feat: cannot write the rows to standard output: %s\n", strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        feat_status st = feat_result_item_status(r, i);
+        char in[8192], msg[1024];
+        sanitize(inputs[i], in, sizeof in);
+        sanitize(feat_result_item_error(r, i), msg, sizeof msg);
+        fprintf(w->table, "%zu\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i,
+                st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
+        w->stream_failed += st != FEAT_OK;
+    }
+    w->next_row += n;
+    return 0;
+}
+
+static int stream_finish(out_writer *w, size_t *n_rows, size_t *n_failed)
+{
+    *n_rows = w->next_row;
+    *n_failed = w->stream_failed;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "feat: cannot write the rows to standard output: %s\n", strerror(errno ? errno : EIO));
+        return -1;
+    }
+    if (fflush(w->table) != 0 || ferror(w->table)) {
+        fprintf(stderr, "feat: cannot write the rows table: %s\n", strerror(errno ? errno : EIO));
+        return -1;
+    }
+    if (w->columns && w->columns_path && cli_columns_write(w->columns, w->columns_path))
+        return -1;
+    return 0;
 }

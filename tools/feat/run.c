@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { interrupted = sig; }
@@ -76,7 +77,7 @@ static int finish(const cli_job *job, out_writer *w, const char *output)
         return 1;
     }
     fprintf(stderr, "feat: %zu of %zu %s done, %zu failed; wrote %s\n", n_rows - n_failed, n_rows, job->items, n_failed,
-            output);
+            strcmp(output, "-") == 0 ? "standard output" : output);
     return n_rows == n_failed ? 1 : 0; /* 1: nothing could be processed */
 }
 
@@ -84,7 +85,7 @@ int cli_run(const cli_job *job, const cli_common *common)
 {
     size_t done = 0;
     out_writer *w = out_open(common->output, job->dim, job->labels, job->n, job->files, common->shard_i,
-                             common->shard_n, common->resume, &done);
+                             common->shard_n, common->resume, common->rows, &done);
     if (!w)
         return 1;
     out_set_columns(w, job->columns);
