@@ -223,6 +223,29 @@ def requantize_pads(converted):
     return converted
 
 
+def drop_saturated_relu6(converted):
+    """A ReLU6 whose int8 input has the range [0, 6] (fix_relu6_observers) is the identity
+    on it: the int8 values 0..255 stand for 0..6 already. Measured on EfficientNet-Lite0
+    (2 cores, batch 8): its 31 calls took a fifth of the int8 forward."""
+    import torch
+
+    mods = dict(converted.named_modules())
+    changed = False
+    for node in list(converted.graph.nodes):
+        if not (node.op == "call_module" and isinstance(mods.get(node.target), torch.nn.ReLU6)):
+            continue
+        src = node.args[0]
+        qp = scale_of(converted, src, mods)
+        if qp is None or qp[1] != 0 or abs(qp[0] - RELU6_SCALE) > 1e-6:
+            continue
+        node.replace_all_uses_with(src)
+        converted.graph.erase_node(node)
+        changed = True
+    if changed:
+        converted.recompile()
+    return converted
+
+
 def attr_value(gm, node):
     """A quantize node's scale or zero point (a get_attr of a one-element tensor, or a
     constant) as a Python number."""
@@ -272,7 +295,7 @@ def quantize_units(model, family, qconfig_mapping, calibrate, int8_between=True)
     calibrate(model)
     for name in names:
         parent, leaf = split_name(model, name)
-        set_child(parent, leaf, requantize_pads(convert_fx(getattr(parent, leaf))))
+        set_child(parent, leaf, drop_saturated_relu6(requantize_pads(convert_fx(getattr(parent, leaf)))))
     return names
 
 
