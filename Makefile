@@ -90,3 +90,10 @@ test-torch2: setup
 	meson test -C $(TORCH2_BUILD) --print-errorlogs --num-processes 2
 	FEAT_BUILD_DIR=$(CURDIR)/$(TORCH2_BUILD) $(PY) -m pytest -q tests/model/test_taps.py \
 	  tests/model/test_image_features.py tests/model/test_text_features.py
+
+# Opt-in: the model zoo's parity table in docs/models.md, "Zoo parity" (tools/model_zoo_table.py:
+# one model per family against PyTorch forward hooks; minutes, ~1.5 GB of exports in
+# $(BUILD)/zoo-models).
+.PHONY: zoo-table
+zoo-table: build
+	$(PY) tools/model_zoo_table.py --build $(BUILD) --write docs/models.md

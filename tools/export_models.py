@@ -6,6 +6,9 @@
     export_models.py resnet50 [--weights FILE | --random-init] -o resnet50.pt
     export_models.py resnet18 --random-init -o resnet18.pt
     export_models.py efficientnet_lite0 -o efficientnet_lite0.pt
+    export_models.py swin_t --random-init -o swin_t.pt      # any torchvision classification name
+    export_models.py distilbert --hf DIR -o distilbert.pt   # Hugging Face encoders by model_type
+    export_models.py --list                                 # what it exports, what it refuses
     export_models.py bert --hf DIR -o minilm.pt
     export_models.py bert --hf DIR --quantize dynamic-int8 -o minilm-int8.pt
     export_models.py resnet50 --quantize static-int8 --calibrate PHOTOS/ -o resnet50-int8.pt
@@ -33,6 +36,9 @@ import sys
 import time
 import warnings
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when imported by path
+import export_zoo  # noqa: E402
+
 warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,8 +49,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 FORMAT = "libfeat-model"
 FORMAT_VERSION = 1
 
-IMAGE_FAMILIES = ("vgg16", "resnet50", "resnet18", "efficientnet_lite0")
-ALL_FAMILIES = IMAGE_FAMILIES + ("bert",)
+# Families and how each is exported: tools/export_zoo.py (export_models.py --list).
 
 # Default taps: the seed use (Keras include_top=False feature maps, flattened; BERT [CLS]).
 DEFAULT_TAPS = {
@@ -92,14 +97,7 @@ EFFICIENTNET_LITE_MEAN = [127.0 / 255.0] * 3
 EFFICIENTNET_LITE_STD = [128.0 / 255.0] * 3
 
 
-SMALL_BERT = {
-    "hidden_size": 64,
-    "num_hidden_layers": 4,
-    "num_attention_heads": 4,
-    "intermediate_size": 256,
-    "max_position_embeddings": 128,
-    "type_vocab_size": 2,
-}
+SMALL_BERT = export_zoo.HF_ENCODERS["bert"].small  # hidden 64, 4 layers, 4 heads
 
 
 def log(msg):
@@ -111,8 +109,7 @@ def loud(msg):
     log(f"{bar}\n!! {msg}\n{bar}")
 
 
-class ExportError(Exception):
-    pass
+ExportError = export_zoo.ExportError
 
 
 # --------------------------------------------------------------------------------------
@@ -123,8 +120,12 @@ def tv_weight_candidates(family):
     """[(enum member, file name, resize, crop)] in preference order."""
     import torchvision.models as tvm
 
-    enum_name, members = TV_WEIGHTS[family]
-    enum = getattr(tvm, enum_name)
+    if family in TV_WEIGHTS:
+        enum_name, members = TV_WEIGHTS[family]
+        enum = getattr(tvm, enum_name)
+    else:  # the zoo: every weight set torchvision knows for the model, its DEFAULT first
+        enum = tvm.get_model_weights(family)
+        members = sorted((w.name for w in enum), key=lambda n: enum[n] is not enum.DEFAULT)
     out = []
     for name in members:
         w = enum[name]
@@ -183,6 +184,8 @@ def build_torchvision(args):
     ctor = getattr(tvm, family)
     cands = tv_weight_candidates(family)
     resize, crop = 256, 224
+    if family not in TV_WEIGHTS and cands:  # the zoo: the numbers of the default weights
+        resize, crop = cands[0][2], cands[0][3]
     weights_file = None
     if args.weights:
         weights_file = args.weights
@@ -215,6 +218,8 @@ def build_torchvision(args):
     if weights_file:
         sd = load_state_dict_file(weights_file)
         model.load_state_dict(sd, strict=True)
+        for k, v in getattr(args.zoo, "pretrained_attrs", {}).items():
+            setattr(model, k, v)  # what torchvision's builder sets when it loads weights
         weights = "pretrained"
         log(f"loaded pretrained weights from {weights_file}")
     else:
@@ -400,13 +405,13 @@ def read_sentence_transformers(d):
     return info
 
 
-def parse_bert_config(spec):
+def parse_bert_config(spec, small=SMALL_BERT):
     """'small', a config.json path, or comma-separated key=value HF config overrides,
-    e.g. 'small,num_hidden_layers=2'."""
+    e.g. 'small,num_hidden_layers=2'. small: the model_type's small configuration."""
     cfg = {}
     for part in [p.strip() for p in spec.split(",") if p.strip()]:
         if part == "small":
-            cfg.update(SMALL_BERT)
+            cfg.update(small)
         elif "=" in part:
             k, v = part.split("=", 1)
             try:
@@ -419,17 +424,6 @@ def parse_bert_config(spec):
         else:
             raise ExportError(f"--bert-config: '{part}' is neither 'small', key=value nor a file")
     return cfg
-
-
-def _attn_kwargs():
-    import transformers
-    from packaging.version import Version
-
-    # attn_implementation exists since transformers 4.36; eager attention keeps the graph
-    # free of aten::scaled_dot_product_attention, which libtorch 1.13 does not know.
-    if Version(transformers.__version__.split("+")[0]) >= Version("4.36"):
-        return {"attn_implementation": "eager"}
-    return {}
 
 
 def count_vocab(path):
@@ -445,9 +439,7 @@ def count_vocab(path):
 
 
 def build_bert(args):
-    import torch
-    from transformers import BertConfig, BertModel
-
+    """A Hugging Face encoder of the zoo (args.model is its model_type, tools/export_zoo.py)."""
     st = None
     if args.hf:
         d = args.hf
@@ -461,37 +453,18 @@ def build_bert(args):
                               f"(pass --vocab)")
         lower, strip, chinese, tsrc = read_tokenizer_flags(d)
         st = read_sentence_transformers(d)
-        if args.random_init:
-            config = BertConfig.from_pretrained(d, torchscript=True, **_attn_kwargs())
-            torch.manual_seed(args.seed)
-            model = BertModel(config)
-            weights = "random-init"
-        else:
-            model, linfo = BertModel.from_pretrained(
-                d, torchscript=True, output_loading_info=True, **_attn_kwargs())
-            missing = [k for k in linfo.get("missing_keys", [])]
-            if missing:
-                raise ExportError(f"{d}: weights missing for {missing[:8]}"
-                                  f"{' ...' if len(missing) > 8 else ''} "
-                                  f"(they would be random); not exporting")
-            unexpected = linfo.get("unexpected_keys", [])
-            if unexpected:
-                log(f"note: ignored {len(unexpected)} unexpected keys, e.g. {unexpected[:3]}")
-            weights = "pretrained"
-            config = model.config
+        model, config, weights = export_zoo.hf_model(args.model, folder=d,
+                                                     random_init=args.random_init,
+                                                     seed=args.seed)
     elif args.bert_config:
         if not args.random_init:
             raise ExportError("--bert-config builds a model without weights: add --random-init")
         if not args.vocab:
             raise ExportError("--bert-config needs --vocab FILE (vocab.txt)")
         vocab = args.vocab
-        cfg = parse_bert_config(args.bert_config)
+        cfg = parse_bert_config(args.bert_config, export_zoo.HF_ENCODERS[args.model].small)
         cfg["vocab_size"] = count_vocab(vocab)
-        cfg["torchscript"] = True
-        config = BertConfig(**cfg, **_attn_kwargs())
-        torch.manual_seed(args.seed)
-        model = BertModel(config)
-        weights = "random-init"
+        model, config, weights = export_zoo.hf_model(args.model, fields=cfg, seed=args.seed)
         lower = not args.cased
         strip = None
         chinese = True
@@ -504,7 +477,7 @@ def build_bert(args):
         raise ExportError(f"vocab {vocab} has {nv} lines but the model has vocab_size "
                           f"{config.vocab_size}")
     if weights == "random-init":
-        loud(f"bert: RANDOM weights (seed {args.seed}), NOT pretrained. "
+        loud(f"{args.model}: RANDOM weights (seed {args.seed}), NOT pretrained. "
              f"Features are meaningless except for testing.")
     model.eval()
     max_length = int(config.max_position_embeddings)
@@ -549,6 +522,12 @@ def bert_example(vocab_size, batch, seq, gen, pad_last=True):
     return ids, mask, tt
 
 
+def text_example(model, vocab_size, batch, seq, gen):
+    """bert_example cut to the inputs the model's forward takes (DistilBERT: no token type
+    ids)."""
+    return bert_example(vocab_size, batch, seq, gen)[:len(export_zoo.hf_inputs(model))]
+
+
 def export_bert(model, args):
     import torch
 
@@ -557,9 +536,9 @@ def export_bert(model, args):
                           "are not scriptable")
     gen = torch.Generator().manual_seed(1234)
     vs = model.config.vocab_size
-    example = bert_example(vs, 2, 16, gen)
+    example = text_example(model, vs, 2, 16, gen)
     maxpos = model.config.max_position_embeddings
-    check = [bert_example(vs, 3, min(37, maxpos), gen), bert_example(vs, 1, 5, gen)]
+    check = [text_example(model, vs, 3, min(37, maxpos), gen), text_example(model, vs, 1, 5, gen)]
     with torch.no_grad():
         return torch.jit.trace(model, example, check_inputs=check)
 
@@ -613,10 +592,11 @@ def check_quantized(path, fp32_model, args, info):
 
     loaded = torch.jit.load(path, map_location="cpu").eval()
     gen = torch.Generator().manual_seed(99)
-    ids, mask, tt = bert_example(fp32_model.config.vocab_size, 4, 24, gen)
+    inp = text_example(fp32_model, fp32_model.config.vocab_size, 4, 24, gen)
+    mask = inp[1]
     with torch.no_grad():
-        a = first_tensor(fp32_model(ids, mask, tt))
-        b = first_tensor(loaded(ids, mask, tt))
+        a = first_tensor(fp32_model(*inp))
+        b = first_tensor(loaded(*inp))
     m = mask.unsqueeze(-1).float()
     cos = torch.nn.functional.cosine_similarity((a * m).sum(1), (b * m).sum(1))
     log(f"check: int8 vs float32, mean-pooled last layer, random tokens: cosine min "
@@ -640,8 +620,8 @@ def check_export(path, model, family, args, info):
     loaded = torch.jit.load(path, map_location="cpu")
     loaded.eval()
     gen = torch.Generator().manual_seed(4321)
-    if family == "bert":
-        inputs = [bert_example(model.config.vocab_size, 2, 23, gen)]
+    if family in export_zoo.HF_ENCODERS:
+        inputs = [text_example(model, model.config.vocab_size, 2, 23, gen)]
     else:
         s = args.check_size
         inputs = [(torch.randn(2, 3, s, s, generator=gen),)]
@@ -680,7 +660,8 @@ def check_sentence_transformers(loaded, d, info):
     enc = tok(sents, padding=True, truncation=True, max_length=info["text"]["max_length"],
               return_tensors="pt")
     with torch.no_grad():
-        h = loaded(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])[0]
+        n_in = len(loaded.forward.schema.arguments) - 1  # DistilBERT: no token type ids
+        h = loaded(*[enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")][:n_in])[0]
     tok_st = st.encode(sents, output_value="token_embeddings", convert_to_numpy=False)
     worst = 0.0
     for i, t in enumerate(tok_st):
@@ -706,7 +687,7 @@ def versions(family):
     import torch
 
     parts = [f"torch {torch.__version__}"]
-    if family == "bert":
+    if family in export_zoo.HF_ENCODERS:
         import transformers
         parts.append(f"transformers {transformers.__version__}")
     elif family in EFFICIENTNET_LITE:
@@ -717,6 +698,20 @@ def versions(family):
         import torchvision
         parts.append(f"torchvision {torchvision.__version__}")
     return ", ".join(parts)
+
+
+def check_layouts(model, args, info, layouts):
+    """One eager forward pass with hooks over every module's output rank
+    (export_zoo.check_layouts)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(7)
+    if args.kind == "hf":
+        example = text_example(model, model.config.vocab_size, 1, 8, gen)
+    else:
+        s = info["image"]["crop"]
+        example = (torch.randn(1, 3, s, s, generator=gen),)
+    return export_zoo.check_layouts(model, example, layouts)
 
 
 def stem_of(out):
@@ -736,8 +731,14 @@ def parse_args(argv):
         prog="export_models.py",
         description="Export a torchvision or Hugging Face BERT model to TorchScript "
                     "plus a libfeat JSON side-car (OUT.json).")
-    p.add_argument("model", choices=ALL_FAMILIES, help="model family")
-    p.add_argument("-o", "--output", required=True, help="output file, e.g. models/vgg16.pt")
+    p.add_argument("model", nargs="?",
+                   help="a torchvision classification model by its torchvision name (resnet50, "
+                        "swin_t, ...), efficientnet_lite0, or a Hugging Face encoder by its "
+                        "config's model_type (bert, distilbert, electra, ...); see --list")
+    p.add_argument("--list", action="store_true",
+                   help="print the models this tool exports, and those it refuses with the "
+                        "reason, then exit")
+    p.add_argument("-o", "--output", help="output file, e.g. models/vgg16.pt (required)")
     p.add_argument("--export", choices=("script", "trace"),
                    help="torch.jit.script or torch.jit.trace (default: script for "
                         "torchvision, trace for BERT and EfficientNet-Lite, which cannot be "
@@ -783,13 +784,21 @@ def parse_args(argv):
                    help="static-int8: use the first N images of DIR in name order "
                         "(default 64)")
     a = p.parse_args(argv)
+    if a.list:
+        return a
+    if not a.model or not a.output:
+        p.error("the following arguments are required: model, -o/--output")
+    try:
+        a.kind, a.zoo = export_zoo.lookup(a.model)
+    except ExportError as e:
+        p.error(str(e))
     if (a.calibrate or a.calibrate_count is not None) and a.quantize != "static-int8":
         p.error("--calibrate and --calibrate-count go with --quantize static-int8")
-    if a.model == "bert":
+    if a.kind == "hf":
         if a.export is None:
             a.export = "trace"
         if a.weights:
-            p.error("--weights is for image models; use --hf DIR for BERT")
+            p.error("--weights is for image models; use --hf DIR for text models")
         if a.export != "trace":
             p.error("BERT can only be traced (--export trace): Hugging Face models are not "
                     "scriptable")
@@ -806,9 +815,9 @@ def parse_args(argv):
                 p.error(f"--preset keras-vgg16 does not fit {a.model} (its mean/std are on "
                         f"the 0..1 scale of the torchvision preset)")
         if a.export is None:
-            a.export = "script"
+            a.export = a.zoo.export if a.kind == "torchvision" else "script"
         if a.hf or a.bert_config:
-            p.error("--hf/--bert-config are for the bert family")
+            p.error("--hf/--bert-config are for text models (bert, distilbert, ...)")
         if a.quantize == "dynamic-int8":
             p.error(f"--quantize dynamic-int8 is for text (bert) models; {a.model} takes "
                     f"--quantize static-int8 --calibrate DIR")
@@ -822,6 +831,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.list:
+        print("\n".join(export_zoo.list_lines(DEFAULT_TAPS)))
+        return 0
     import torch
 
     out = args.output
@@ -834,7 +846,7 @@ def main(argv=None):
 
     t0 = time.time()
     family = args.model
-    if family == "bert":
+    if args.kind == "hf":
         model, info = build_bert(args)
     elif family in EFFICIENTNET_LITE:
         model, info = build_efficientnet(args)
@@ -851,7 +863,7 @@ def main(argv=None):
 
         model, info["quantization"] = export_quantize.quantize_static_int8(
             model, family, info["image"], args.calibrate, args.calibrate_count)
-    if family == "bert":
+    if args.kind == "hf":
         jm = export_bert(model, args)
     else:
         jm = export_torchvision(model, args)
@@ -864,13 +876,17 @@ def main(argv=None):
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "family": family,
-        "input": "text" if family == "bert" else "image",
+        "input": "text" if args.kind == "hf" else "image",
         "export": args.export,
         "weights": info["weights"],
         "seed": args.seed if info["weights"] == "random-init" else None,
-        "default_taps": args.taps or DEFAULT_TAPS[family],
+        "default_taps": args.taps or DEFAULT_TAPS.get(family)
+        or export_zoo.default_taps(family, args.kind, args.zoo),
     }
-    if family == "bert":
+    if args.kind == "torchvision":
+        side["zoo_family"] = args.zoo.family
+    side["layouts"] = export_zoo.layouts(args.kind, args.zoo)
+    if args.kind == "hf":
         is_json = info["vocab_src"].endswith(".json")
         vocab_name = os.path.basename(stem) + (".tokenizer.json" if is_json else ".vocab.txt")
         cfg_name = os.path.basename(stem) + ".config.json"
@@ -885,7 +901,7 @@ def main(argv=None):
         c = info["config"]
         side["hidden_size"] = int(c.hidden_size)
         side["num_layers"] = int(c.num_hidden_layers)
-        side["inputs"] = ["input_ids", "attention_mask", "token_type_ids"]
+        side["inputs"] = export_zoo.hf_inputs(fp32_model)
     else:
         side["image"] = info["image"]
         side["weights_file"] = info["weights_file"]
@@ -893,6 +909,10 @@ def main(argv=None):
         side["quantization"] = args.quantize
         side["quantization_detail"] = info["quantization"]
     side["source"] = versions(family)
+    n_seen, misfits = check_layouts(fp32_model, args, info, side["layouts"])
+    log(f"layouts: {n_seen} module outputs"
+        + (f"; {len(misfits)} fit no pooling but flatten, e.g. {', '.join(misfits[:3])}"
+           if misfits else ""))
     json_path = stem + ".json"
     write_json(json_path, side)
 

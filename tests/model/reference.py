@@ -89,6 +89,18 @@ def load_eager(model_pt_path):
         if hasattr(config, "_attn_implementation"):
             config._attn_implementation = "eager"
         model = BertModel(config)
+    elif side.get("zoo_family"):  # any torchvision model of the export tool's zoo
+        import torchvision.models as tvm
+
+        model = getattr(tvm, family)(weights=None)
+    elif side.get("input") == "text" and side.get("hf_config"):  # a Hugging Face encoder
+        from transformers import AutoConfig, AutoModel
+
+        config = AutoConfig.from_pretrained(_sidecar_file(model_pt_path, side["hf_config"]))
+        config.torchscript = True
+        if hasattr(config, "_attn_implementation"):
+            config._attn_implementation = "eager"
+        model = AutoModel.from_config(config)
     else:
         raise ValueError(f"unknown family {family!r}")
     _load_all(model, jit_sd)

@@ -2,6 +2,7 @@
 """Tap parity: the taps libfeat adds by graph surgery (then freezes and optimizes) return the
 same values as PyTorch forward hooks that clone the module output, on scripted and traced
 exports; and bad tap requests fail with a clear status and message."""
+import json
 import subprocess
 
 import numpy as np
@@ -234,6 +235,9 @@ def test_numbered_children_named_by_index(export, family, spec, want_paths, tmp_
         exported = torch.jit.script(eager) if export == "script" else torch.jit.trace(eager, x)
     path = tmp_path / f"{family}-{export}.pt"
     exported.save(str(path))
+    # gap and cls need the layout of the tapped output (docs/taps.md, "Layouts")
+    layouts = {"": "nchw"} if family == "densenet" else {"": "cls-tokens", "conv_proj": "nchw"}
+    path.with_suffix(".json").write_text(json.dumps({"format": "libfeat-model", "layouts": layouts}))
     want = reference.hook_taps(eager, x, want_paths)
     names, got = run_image_taps(path, spec, x.numpy(), tmp_path)
     pool = spec.split(",")[0].split(":")[1]
