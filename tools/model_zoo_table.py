@@ -221,7 +221,7 @@ def fmt_tap(t, d, scale):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--build", default=os.environ.get("FEAT_BUILD_DIR", ROOT / "build"),
-                   help="build directory with tools/feat/feat (default $FEAT_BUILD_DIR or build)")
+                   help="the build directory, with the feat CLI (default $FEAT_BUILD_DIR or build)")
     p.add_argument("--models", help="where the exports go (default BUILD/zoo-models)")
     p.add_argument("--only", help="comma-separated model names (default: all)")
     p.add_argument("--write", help="replace the table between the zoo-table markers of this file")
