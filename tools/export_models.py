@@ -762,6 +762,9 @@ def parse_args(argv):
                    help="example image size for --export trace (default 224)")
     g.add_argument("--check-size", type=int, default=224,
                    help="image size for --check (default 224)")
+    g.add_argument("--prune", type=float, metavar="RATIO",
+                   help="remove this share of each layer's channels (0 < RATIO < 1) with "
+                        "torch-pruning before export; the classes stay (tools/export_prune.py)")
     g = p.add_argument_group("text models")
     g.add_argument("--hf", metavar="DIR", help="local Hugging Face / sentence-transformers "
                                                "model folder (config.json + weights + vocab.txt)")
@@ -794,6 +797,10 @@ def parse_args(argv):
         p.error(str(e))
     if (a.calibrate or a.calibrate_count is not None) and a.quantize != "static-int8":
         p.error("--calibrate and --calibrate-count go with --quantize static-int8")
+    import export_prune
+
+    if export_prune.check_args(a):
+        p.error(export_prune.check_args(a))
     if a.kind == "hf":
         if a.export is None:
             a.export = "trace"
@@ -855,6 +862,10 @@ def main(argv=None):
     t1 = time.time()
     log(f"built {family} ({info['weights']}) in {t1 - t0:.1f}s; exporting with torch.jit."
         f"{args.export} ...")
+    if args.prune:
+        import export_prune
+
+        model, info["pruning"] = export_prune.prune(model, family, info["image"], args.prune)
     fp32_model = model
     if args.quantize == "dynamic-int8":
         model, info["quantization"] = quantize_dynamic_int8(model)
@@ -905,6 +916,8 @@ def main(argv=None):
     else:
         side["image"] = info["image"]
         side["weights_file"] = info["weights_file"]
+    if args.prune:
+        side["pruning"] = info["pruning"]
     if args.quantize:
         side["quantization"] = args.quantize
         side["quantization_detail"] = info["quantization"]
