@@ -6,7 +6,7 @@ model-only throughput as a fraction of the machine's measured peak. docs/perform
 records a run and explains the setup.
 
   run_bench.py [--images N] [--lines N] [--threads N] [--memory-images N] [--device cpu|cuda:N]
-               [--only image|text|sweep|compressed|memory|probe|ensemble|finetune] [--json OUT]
+               [--only image|text|sweep|compressed|memory|probe|ensemble|finetune|int8] [--json OUT]
 
 --device cuda:0 runs libfeat and the Python peers on that GPU (BENCH_DEVICE for bench_model
 and peers.py, --device for the CLI); decoding and tokenization stay on the CPU on both sides.
@@ -402,7 +402,7 @@ def main():
     ap.add_argument("--memory-images", type=int, default=10000)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda:N")
     ap.add_argument("--only", choices=("image", "text", "sweep", "compressed", "memory", "probe", "ensemble",
-                                       "finetune"))
+                                       "finetune", "int8"))
     ap.add_argument("--json")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), BENCH_DEVICE=args.device)
@@ -425,6 +425,9 @@ def main():
     if args.only in (None, "finetune"):
         from finetune_cost import finetune_cost  # it imports this module's helpers
         finetune_cost(args, env, results)
+    if args.only in (None, "int8"):
+        from int8_cost import int8_cost  # it imports this module's helpers
+        int8_cost(args, env, results)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 
