@@ -31,7 +31,9 @@ extern "C" {
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -218,6 +220,52 @@ void clone_mutated(const std::shared_ptr<Graph> &g, std::vector<Value *> &outs)
         }
 }
 
+// Is the node an assertion: an If with no outputs whose branches do nothing but raise?
+bool is_assertion(Node *nd)
+{
+    if (nd->kind() == c10::prim::RaiseException)
+        return true;
+    if (nd->kind() != c10::prim::If || !nd->outputs().empty())
+        return false;
+    for (torch::jit::Block *b : nd->blocks())
+        for (Node *in : b->nodes())
+            if (in->kind() != c10::prim::RaiseException && in->kind() != c10::prim::Constant)
+                return false;
+    return true;
+}
+
+// Removes the assertions that follow the last tap. They check the layers after it (torchvision's
+// adaptive_avg_pool2d asserts its input's rank), and an assertion is a side effect that dead-code
+// elimination keeps, with everything it reads: tapping ResNet50's layer2 ran layer3 and layer4
+// too (docs/performance.md, "Model-only gap"). The taps' values do not depend on them.
+void drop_assertions_after(Graph &g, const std::vector<Value *> &outs)
+{
+    Node *last = nullptr;
+    for (Value *v : outs)
+        if (!last || v->node()->isAfter(last))
+            last = v->node();
+    std::vector<Node *> drop;
+    for (Node *nd = last->next(); nd != g.return_node(); nd = nd->next())
+        if (is_assertion(nd))
+            drop.push_back(nd);
+    for (Node *nd : drop)
+        nd->destroy();
+}
+
+// After dead-code elimination: a clone whose source nothing else reads any more (the in-place
+// op it kept from the tap's value came after the deepest tap and is gone) copies for nothing.
+void drop_needless_clones(const std::vector<Node *> &clones)
+{
+    for (Node *c : clones) {
+        Value *src = c->input(0);
+        // Never the graph's input itself: the outputs would alias the caller's buffer.
+        if (src->uses().size() == 1 && src->node()->kind() != c10::prim::Param) {
+            c->output()->replaceAllUsesWith(src);
+            c->destroy();
+        }
+    }
+}
+
 } // namespace
 
 struct feat_shim_model {
@@ -387,7 +435,13 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
             if (!v->type()->isSubtypeOf(*c10::TensorType::get()))
                 throw ShimError(FEAT_E_MODEL, "a tapped module returns " + v->type()->repr_str() + ", not a tensor");
         }
+        std::vector<Value *> tapped = outs;
         clone_mutated(g, outs);
+        std::vector<Node *> clones;
+        for (size_t i = 0; i < outs.size(); i++)
+            if (outs[i] != tapped[i])
+                clones.push_back(outs[i]->node());
+        drop_assertions_after(*g, outs);
         {
             torch::jit::WithInsertPoint ip(g->return_node());
             Value *tup = g->insertNode(g->createTuple(outs))->output();
@@ -396,6 +450,7 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
             g->registerOutput(tup);
         }
         torch::jit::EliminateDeadCode(g);
+        drop_needless_clones(clones);
 
         std::string name = "forward_feat_taps";
         for (int k = 1; m->module.find_method(name); k++)
@@ -429,6 +484,10 @@ feat_status feat_shim_prepare(feat_shim_model *m, const char *const *taps, size_
                 torch::jit::optimize_for_inference(frozen, {name});
             m->module = frozen;
         }
+        // FEAT_DEBUG_GRAPH=1: the graph the runs execute, to compare with PyTorch's own
+        // frozen module (docs/performance.md, "Model-only gap").
+        if (const char *dbg = std::getenv("FEAT_DEBUG_GRAPH"); dbg && *dbg && std::strcmp(dbg, "0") != 0)
+            std::cerr << "FEAT_DEBUG_GRAPH " << name << ":\n" << *m->module.get_method(name).graph() << std::flush;
         m->method = name;
         m->tap_slot.assign(n, (size_t)-1);
         for (size_t j = 0; j < out_index.size(); j++)

@@ -3,6 +3,8 @@
 same values as PyTorch forward hooks that clone the module output, on scripted and traced
 exports; and bad tap requests fail with a clear status and message."""
 import json
+import os
+import re
 import subprocess
 
 import numpy as np
@@ -67,6 +69,64 @@ def test_resnet50_taps_match_hooks(models, export, tmp_path):
         assert_close(g, want[t], f"resnet50 {export} {t}")
     # bn3 is mutated by `out += identity` (aten::add_) later in the block.
     assert not np.allclose(want["layer4.2.bn3"], want["layer4.2.relu@2"])
+
+
+def tapped_graph(model, spec, x, tmp_path):
+    """The taps' values and the frozen graph the runs execute (FEAT_DEBUG_GRAPH)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    (tmp_path / "x.f32").write_bytes(x.tobytes())
+    exe = build_path("tests", "model", "tap_probe")
+    r = subprocess.run([str(exe), str(model), spec, str(tmp_path), "image", str(tmp_path / "x.f32"),
+                        *map(str, x.shape)],
+                       capture_output=True, text=True, env=dict(os.environ, FEAT_DEBUG_GRAPH="1"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "FEAT_DEBUG_GRAPH" in r.stderr, r.stderr[-2000:]
+    n = len(r.stdout.split())
+    return [np.load(tmp_path / f"tap{i}.npy") for i in range(n)], r.stderr
+
+
+def count_ops(graph, *names):
+    return sum(len(re.findall(rf"= {re.escape(k)}\(", graph)) for k in names)
+
+
+CONVS = ("prim::mkldnn_convolution", "aten::conv2d", "aten::_convolution")
+
+
+@pytest.mark.parametrize("export", ["script", "trace"])
+def test_graph_ends_at_the_deepest_tap(models, export, tmp_path):
+    # torchvision's adaptive_avg_pool2d asserts its input's rank; that assertion kept layer3 and
+    # layer4 alive behind a layer2 tap. The graph holds exactly the convolutions up to layer2.
+    model = models[f"resnet50-{export}"]
+    eager = reference.load_eager(model)
+    want_convs = sum(isinstance(m, torch.nn.Conv2d) for name, m in eager.named_modules()
+                     if name.split(".")[0] in ("conv1", "layer1", "layer2"))
+    torch.manual_seed(3)
+    x = torch.randn(1, 3, 64, 64)
+    want = reference.hook_taps(eager, x, ["layer2"])
+    (got,), graph = tapped_graph(model, "layer2:none", x.numpy(), tmp_path)
+    assert_close(got, want["layer2"], f"resnet50 {export} layer2")
+    assert count_ops(graph, *CONVS) == want_convs == 24
+
+
+def test_clone_only_where_a_later_tap_needs_the_overwritten_value(models, tmp_path):
+    # features.28 (conv) is overwritten by ReLU(inplace=True) at features.29. Alone it is the
+    # deepest tap: the ReLU is dead code, so no clone and no ReLU after it.
+    model = models["vgg16-script"]
+    eager = reference.load_eager(model)
+    relus_before = sum(isinstance(m, torch.nn.ReLU) for m in eager.features[:28])
+    torch.manual_seed(4)
+    x = torch.randn(1, 3, 64, 64)
+    want = reference.hook_taps(eager, x, ["features.28", "features.29"])
+    (got,), graph = tapped_graph(model, "features.28:none", x.numpy(), tmp_path)
+    assert_close(got, want["features.28"], "vgg16 features.28 alone")
+    assert (got < 0).any()
+    assert count_ops(graph, "aten::clone") == 0
+    assert count_ops(graph, "aten::relu_", "aten::relu") == relus_before
+    # With features.29 tapped too, the clone is needed and kept.
+    (g28, g29), graph = tapped_graph(model, "features.28:none,features.29:none", x.numpy(), tmp_path)
+    assert_close(g28, want["features.28"], "vgg16 features.28 with .29")
+    assert_close(g29, want["features.29"], "vgg16 features.29 with .28")
+    assert count_ops(graph, "aten::clone") == 1
 
 
 @pytest.mark.parametrize("name", ["minilm", "bert-tiny"])
