@@ -123,6 +123,8 @@ typedef struct cli_option {
 /* Rows naming a shared option, with this subcommand's help text (NULL: the shared one). */
 #define CLI_SHARED(key_, help_) {.key = (key_), .help = (help_)}
 #define CLI_REQUIRED(key_, help_) {.key = (key_), .help = (help_), .required = 1}
+/* A required shared option whose value this subcommand names its own way. */
+#define CLI_REQUIRED_AS(key_, arg_, help_) {.key = (key_), .arg = (arg_), .help = (help_), .required = 1}
 /* clang-format on */
 
 /* The image preprocessing options of `feat image` and `feat preprocess`, as rows of a table. */

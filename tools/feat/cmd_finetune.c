@@ -46,7 +46,7 @@ static const cli_option options[] = {
     CLI_CHOICE("cache", OPT_CACHE, caches, "cache the untrained layers' activations (default auto: when exact)"),
     CLI_SHARED(CLI_THREADS, NULL),
     CLI_SHARED(CLI_RESUME, "go on from the checkpoint of an interrupted run (TUNED.pt.ckpt, written every epoch)"),
-    CLI_REQUIRED(CLI_OUTPUT, "TUNED.pt (and TUNED.json, TUNED.classes.txt)"),
+    CLI_REQUIRED_AS(CLI_OUTPUT, "TUNED.pt", "the tuned model (and TUNED.json, TUNED.classes.txt)"),
     CLI_SHARED(CLI_HELP, NULL),
     {0},
 };

@@ -45,7 +45,8 @@ static const cli_option options[] = {
     CLI_SHARED(CLI_THREADS, NULL),
     CLI_SHARED(CLI_RESUME, "go on from the parts of an interrupted extraction (REPORT.parts/)"),
     CLI_SHARED(CLI_PART_SIZE, "inputs per durable part (default " CLI_STR(PART_SIZE) ")"),
-    CLI_REQUIRED(CLI_OUTPUT, "REPORT.json; with --model also REPORT.npy, .rows.tsv, .columns.tsv, .labels.tsv"),
+    CLI_REQUIRED_AS(CLI_OUTPUT, "REPORT.json",
+                    "the report; with --model also REPORT.npy, .rows.tsv, .columns.tsv, .labels.tsv"),
     CLI_SHARED(CLI_HELP, NULL),
     {0},
 };

@@ -68,6 +68,8 @@ static size_t resolve(const cli_command *cmd, cli_option *out)
             out[n].required = o->required;
             if (o->help)
                 out[n].help = o->help;
+            if (o->arg)
+                out[n].arg = o->arg; /* the subcommand's own placeholder (TUNED.pt for OUT.npy) */
         }
         n++;
     }
