@@ -11,7 +11,7 @@ forward pass. The model really gets smaller: fewer MACs, fewer parameters, small
 kernels (a mask would leave them the same size and the speed unchanged).
 
 Module names do not change, so every tap still exists; channel counts do, so the default
-taps' dimensions shrink (ResNet50 `layer4` at 0.3: 1434 of 2048 channels). The classifier's
+taps' dimensions shrink (ResNet50 `layer4` at 0.3: 1424 of 2048 channels). The classifier's
 output layer is left out of the pruning so the model keeps its classes. Pruning without
 recovery costs accuracy: `feat finetune` restores most of it (docs/adapting.md, "Pruned
 models").
