@@ -2,6 +2,7 @@
 """The CLI under valgrind memcheck on a small batch (good, corrupt and unsupported files):
 zero errors, zero definitely lost bytes. Third-party reports that are not libfeat's are
 suppressed in tests/valgrind/third_party.supp, each with its reason."""
+import json
 import pathlib
 import re
 import shutil
@@ -37,6 +38,8 @@ def tiny_cnn(path):
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(inplace=True), torch.nn.Conv2d(8, 8, 3))
     torch.jit.script(m.eval()).save(str(path))
+    # gap/gmp need the layout of what they pool (docs/taps.md): a feature map, N x C x H x W
+    path.with_suffix(".json").write_text(json.dumps({"format": "libfeat-model", "layouts": {"": "nchw"}}))
     return path
 
 
