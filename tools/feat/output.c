@@ -49,6 +49,26 @@ static void sanitize(const char *in, char *out, size_t cap)
     out[i] = '\0';
 }
 
+/* The table lines of r's n items, the next rows of w (row, status, input, message, and with
+ * stamps the part's stamp column); returns how many items failed. */
+static size_t table_rows(const out_writer *w, FILE *f, const feat_result *r, char *const *inputs, size_t n, int stamps)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        feat_status st = feat_result_item_status(r, i);
+        char in[8192], msg[1024];
+        sanitize(inputs[i], in, sizeof in);
+        sanitize(feat_result_item_error(r, i), msg, sizeof msg);
+        fprintf(f, "%zu\t%s\t%s\t%s", (w->next_row + i) * w->shard_n + w->shard_i,
+                st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
+        if (stamps)
+            fprintf(f, "\t%s", i < w->stamps.n ? w->stamps.v[i] : "-");
+        fputc('\n', f);
+        failed += st != FEAT_OK;
+    }
+    return failed;
+}
+
 /* cli_close_synced for the temporary tmp of the file `name`; err says why, naming `name`. */
 static int close_synced(FILE *f, const char *tmp, const char *name, feat_error *err)
 {
@@ -333,14 +353,7 @@ int out_append(out_writer *w, const feat_result *r, const float *rows, char *con
         return -1;
     }
     fprintf(f, PART_HEADER);
-    for (size_t i = 0; i < n; i++) {
-        feat_status st = feat_result_item_status(r, i);
-        char in[8192], msg[1024];
-        sanitize(inputs[i], in, sizeof in);
-        sanitize(feat_result_item_error(r, i), msg, sizeof msg);
-        fprintf(f, "%zu\t%s\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i,
-                st == FEAT_OK ? "ok" : feat_status_name(st), in, msg, i < w->stamps.n ? w->stamps.v[i] : "-");
-    }
+    table_rows(w, f, r, inputs, n, 1);
     feat_error err = {0};
     if (close_synced(f, tmp, table, &err) || rename_into_place(tmp, table, &err)) {
         fprintf(stderr, "feat: %s\n", err.msg);
@@ -583,15 +596,7 @@ static int stream_append(out_writer *w, const feat_result *r, const float *rows,
         fprintf(stderr, "feat: cannot write the rows to standard output: %s\n", strerror(errno));
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        feat_status st = feat_result_item_status(r, i);
-        char in[8192], msg[1024];
-        sanitize(inputs[i], in, sizeof in);
-        sanitize(feat_result_item_error(r, i), msg, sizeof msg);
-        fprintf(w->table, "%zu\t%s\t%s\t%s\n", (w->next_row + i) * w->shard_n + w->shard_i,
-                st == FEAT_OK ? "ok" : feat_status_name(st), in, msg);
-        w->stream_failed += st != FEAT_OK;
-    }
+    w->stream_failed += table_rows(w, w->table, r, inputs, n, 0);
     w->next_row += n;
     return 0;
 }
