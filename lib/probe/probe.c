@@ -25,6 +25,14 @@
  * about 12 significant digits, far more than the fit's tolerance asks. */
 #define ROW_SPACE_PIVOT 1e-8
 
+/* The decision values a greedy step's candidates start from (docs/adapting.md) are kept while
+ * a batch's sets need at most this many bytes for them; above it every fit starts from zero. */
+#define WARM_START_BYTES_MAX ((size_t)256 << 20)
+
+/* The single taps' Gram matrices, which every fused set's is the sum of, are kept when they
+ * need at most this many bytes; above it each fused set computes its own from its columns. */
+#define GRAM_CACHE_BYTES_MAX ((size_t)512 << 20)
+
 static uint64_t splitmix64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -195,15 +203,21 @@ typedef struct probe_ctx {
     feat_probe_report *rep;
     size_t *used; /* row indices of the rows in folds */
     size_t n_used, visited;
+    size_t n_dec;            /* decision values per row: 1 for two classes, else one per class */
+    int keep_dec;            /* the batch being fitted keeps its training rows' decision values */
+    feat_probe_eval *parent; /* the set a greedy step's candidates grow (warm starts) */
+    size_t parent_fused;     /* its index in rep->fused, or SIZE_MAX for a single tap */
+    double *gram;            /* per (tap, fold): the standardised tap's Gram over the fold's rows, or NULL */
     feat_error *err;
 } probe_ctx;
 
 /* Per-set scratch: the columns, the fold's rows as LIBLINEAR nodes (training rows, then the
  * held-out ones), the fold split, and for the row-space form the standardised rows (z, n x
- * (n_col + 1), the bias last) and their coordinates (g, at most n x (n_col + 1)). */
+ * (n_col + 1), the bias last; not for a fused set that sums cached Gram matrices), their
+ * coordinates (g, at most n x (n_col + 1)) and a warm start (init, n x n_dec). */
 typedef struct fit_buf {
     size_t *col, n_col;
-    double *mean, *scale, *yv, *z, *g;
+    double *mean, *scale, *yv, *z, *g, *init;
     struct feature_node *nodes;
     struct feature_node **xp;
     size_t *train, *test;
@@ -217,6 +231,7 @@ static void fit_buf_free(fit_buf *b)
     free(b->yv);
     free(b->z);
     free(b->g);
+    free(b->init);
     free(b->nodes);
     free(b->xp);
     free(b->train);
@@ -239,9 +254,12 @@ static feat_status fit_buf_alloc(const probe_ctx *c, const size_t *set, size_t n
     b->yv = malloc(n * sizeof *b->yv);
     b->train = malloc(n * sizeof *b->train);
     b->test = malloc(n * sizeof *b->test);
-    b->z = malloc(n * (b->n_col + 1) * sizeof *b->z);
+    int own_gram = !c->gram || n_set == 1; /* a fused set sums its taps' cached ones */
+    b->z = own_gram ? malloc(n * (b->n_col + 1) * sizeof *b->z) : NULL;
     b->g = malloc(n * (b->n_col + 1) * sizeof *b->g);
-    if (!b->col || !b->mean || !b->scale || !b->nodes || !b->xp || !b->yv || !b->train || !b->test || !b->z || !b->g) {
+    b->init = c->parent ? malloc(n * c->n_dec * sizeof *b->init) : NULL;
+    if (!b->col || !b->mean || !b->scale || !b->nodes || !b->xp || !b->yv || !b->train || !b->test ||
+        (own_gram && !b->z) || !b->g || (c->parent && !b->init)) {
         fit_buf_free(b);
         return feat_error_set(err, FEAT_E_NOMEM, "probe: out of memory for %zu rows x %zu columns", n, b->n_col);
     }
@@ -301,6 +319,59 @@ static int cholesky(double *a, size_t n)
     return 1;
 }
 
+/* The cached Gram matrix of tap t in fold f: n_used x n_used, of which the rows of the fold
+ * (training rows, then held-out ones) against its training rows are used: the lower triangle
+ * of the training rows, every held-out row against all of them. */
+static double *tap_gram(const probe_ctx *c, size_t t, int32_t f)
+{
+    return c->gram + (t * c->rep->folds + (size_t)f) * c->n_used * c->n_used;
+}
+
+/* Standardises the fold's rows of the set's columns into z (the bias last). */
+static void standardise(const probe_ctx *c, fit_buf *b, size_t n_train, size_t n)
+{
+    size_t d = b->n_col + 1;
+    for (size_t i = 0; i < n; i++) {
+        const float *row = c->x + (i < n_train ? b->train[i] : b->test[i - n_train]) * c->cols;
+        double *zi = b->z + i * d;
+        for (size_t j = 0; j < b->n_col; j++)
+            zi[j] = (row[b->col[j]] - b->mean[j]) / b->scale[j];
+        zi[b->n_col] = 1.0;
+    }
+}
+
+/* The Gram entries the row-space form needs, g[i * r + j] for row i of the fold and pivot row
+ * j < r (j <= i for the first r rows). With the cache, a single tap computes and keeps its
+ * tap's entries against all training rows (the bias apart), and a fused set sums its taps'
+ * (the standardised columns of a set are its taps', side by side); else from z. */
+static void gram(const probe_ctx *c, fit_buf *b, const feat_probe_eval *ev, int32_t f, size_t n_train, size_t n,
+                 size_t r)
+{
+    size_t d = b->n_col + 1;
+    if (!c->gram) {
+        standardise(c, b, n_train, n);
+        for (size_t i = 0; i < n; i++) /* Z1's lower triangle, every other row against all of Z1 */
+            for (size_t j = 0; j < (i < r ? i + 1 : r); j++)
+                b->g[i * r + j] = dot(b->z + i * d, b->z + j * d, d);
+        return;
+    }
+    size_t nu = c->n_used;
+    if (ev->n_blocks == 1) {
+        standardise(c, b, n_train, n);
+        double *t = tap_gram(c, ev->blocks[0], f);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < (i < n_train ? i + 1 : n_train); j++)
+                t[i * nu + j] = dot(b->z + i * d, b->z + j * d, b->n_col);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < (i < r ? i + 1 : r); j++) {
+            double s = 1.0; /* the bias column */
+            for (size_t k = 0; k < ev->n_blocks; k++)
+                s += tap_gram(c, ev->blocks[k], f)[i * nu + j];
+            b->g[i * r + j] = s;
+        }
+}
+
 /* The row-space form of a fold (docs/adapting.md). The L2-regularised problem is unchanged
  * by a rotation of the feature space (w.x and |w| are), and its solution lies in the span of
  * the standardised training rows Z (the bias column included, as it is regularised too). With
@@ -312,19 +383,11 @@ static int cholesky(double *a, size_t n)
  * invariant) and the same decision values, on rows of at most r instead of n_col + 1 entries:
  * half the work per pass or less once a set is as wide as the fold is long. Fills the nodes of
  * every row of the fold; 0 (nothing usable) when Z1 is too close to singular. */
-static int row_space(const probe_ctx *c, fit_buf *b, size_t n_train, size_t n_test)
+static int row_space(const probe_ctx *c, fit_buf *b, const feat_probe_eval *ev, int32_t f, size_t n_train,
+                     size_t n_test)
 {
     size_t d = b->n_col + 1, n = n_train + n_test, r = n_train < d ? n_train : d;
-    for (size_t i = 0; i < n; i++) {
-        const float *row = c->x + (i < n_train ? b->train[i] : b->test[i - n_train]) * c->cols;
-        double *zi = b->z + i * d;
-        for (size_t j = 0; j < b->n_col; j++)
-            zi[j] = (row[b->col[j]] - b->mean[j]) / b->scale[j];
-        zi[b->n_col] = 1.0;
-    }
-    for (size_t i = 0; i < n; i++) /* Z1's lower triangle, every other row against all of Z1 */
-        for (size_t j = 0; j < (i < r ? i + 1 : r); j++)
-            b->g[i * r + j] = dot(b->z + i * d, b->z + j * d, d);
+    gram(c, b, ev, f, n_train, n, r);
     if (!cholesky(b->g, r))
         return 0;
     for (size_t i = r; i < n; i++) { /* forward substitution: L^-1 (Z1 z) */
@@ -348,6 +411,37 @@ static int row_space(const probe_ctx *c, fit_buf *b, size_t n_train, size_t n_te
 
 static void quiet(const char *s) { (void)s; }
 
+/* The warm start of a candidate's fold in the row-space form (docs/adapting.md): the point
+ * whose decision values on the training rows are those of the fitted parent set, which the
+ * candidate's features can express exactly as they include the parent's. Its coordinates u
+ * solve L u = f on the first r training rows (forward substitution); LIBLINEAR's layout is
+ * init[j * n_dec + k] for coordinate j of class k's vector. The stopping rule is unchanged:
+ * LIBLINEAR measures the gradient against its norm at zero, wherever it starts. */
+static const double *warm_start(const probe_ctx *c, fit_buf *b, int32_t f, size_t n_train)
+{
+    size_t r = n_train < b->n_col + 1 ? n_train : b->n_col + 1, k = c->n_dec;
+    const double *dec = c->parent->train_dec + (size_t)f * c->n_used * k;
+    for (size_t cl = 0; cl < k; cl++)
+        for (size_t j = 0; j < r; j++) {
+            const double *lj = b->g + j * r;
+            double s = dec[j * k + cl];
+            for (size_t m = 0; m < j; m++)
+                s -= lj[m] * b->init[m * k + cl];
+            b->init[j * k + cl] = s / lj[j];
+        }
+    return b->init;
+}
+
+/* Keeps the decision values of a fitted fold's training rows (in training order) for the
+ * warm starts of the sets grown from this one. */
+static void keep_train_dec(const probe_ctx *c, const struct model *m, const fit_buf *b, int32_t f, size_t n_train,
+                           feat_probe_eval *ev)
+{
+    double *vals = ev->train_dec + (size_t)f * c->n_used * c->n_dec;
+    for (size_t i = 0; i < n_train; i++)
+        predict_values(m, b->xp[i], vals + i * c->n_dec);
+}
+
 /* Fits on every fold but f, predicts fold f; returns the fold's accuracy in *acc and whether
  * it took the row-space form in *reduced. */
 static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_probe_eval *ev, double *acc, int *reduced,
@@ -362,7 +456,7 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
             b->train[n_train++] = r;
     }
     feat_probe_scaler_fit(c->x, c->cols, b->train, n_train, b->col, b->n_col, b->mean, b->scale);
-    *reduced = row_space(c, b, n_train, n_test);
+    *reduced = row_space(c, b, ev, f, n_train, n_test);
     for (size_t i = 0; i < n_train + n_test && !*reduced; i++)
         b->xp[i] = fill_row(c, b, i, i < n_train ? b->train[i] : b->test[i - n_train]);
     for (size_t i = 0; i < n_train; i++)
@@ -375,12 +469,16 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
                            .x = b->xp,
                            .bias = *reduced ? -1.0 : 1.0};
     struct parameter par = {.solver_type = L2R_LR, .eps = 1e-4, .C = 1.0, .p = 0.1};
+    if (*reduced && c->parent && c->parent->train_dec)
+        par.init_sol = (double *)warm_start(c, b, f, n_train);
     const char *bad = check_parameter(&prob, &par);
     if (bad)
         return feat_error_set(err, FEAT_E_INTERNAL, "probe: liblinear refused its parameters: %s", bad);
     struct model *m = train(&prob, &par);
     if (!m)
         return feat_error_set(err, FEAT_E_NOMEM, "probe: liblinear could not train fold %d", f);
+    if (ev->train_dec)
+        keep_train_dec(c, m, b, f, n_train, ev);
     for (size_t i = 0; i < n_test; i++) {
         int32_t p = (int32_t)predict(m, b->xp[n_train + i]);
         ev->pred[b->test[i]] = p;
@@ -483,7 +581,8 @@ static feat_status eval_init(const probe_ctx *c, const size_t *set, size_t n_set
     ev->blocks = malloc(n_set * sizeof *ev->blocks);
     ev->fold_acc = malloc(c->rep->folds * sizeof *ev->fold_acc);
     ev->pred = malloc((c->rep->rows ? c->rep->rows : 1) * sizeof *ev->pred);
-    if (!ev->blocks || !ev->fold_acc || !ev->pred)
+    ev->train_dec = c->keep_dec ? malloc(c->rep->folds * c->n_used * c->n_dec * sizeof *ev->train_dec) : NULL;
+    if (!ev->blocks || !ev->fold_acc || !ev->pred || (c->keep_dec && !ev->train_dec))
         return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for a result");
     memcpy(ev->blocks, set, n_set * sizeof *set);
     ev->n_blocks = n_set;
@@ -509,6 +608,8 @@ static void eval_score(feat_probe_eval *ev, uint32_t k)
 
 static void eval_free(feat_probe_eval *ev)
 {
+    free(ev->train_dec);
+    ev->train_dec = NULL;
     free(ev->blocks);
     free(ev->fold_acc);
     free(ev->pred);
@@ -531,7 +632,16 @@ static void progress(const probe_ctx *c, const char *fmt, ...)
     c->cfg->progress(c->cfg->progress_ctx, msg);
 }
 
-/* Scores every candidate of one greedy step (n_sets sets of set_size blocks) in one batch. */
+/* Whether a batch of n_sets sets can keep their training rows' decision values (for the
+ * warm starts of the next step) within WARM_START_BYTES_MAX. */
+static int can_keep_dec(const probe_ctx *c, size_t n_sets)
+{
+    size_t per_set = c->rep->folds * c->n_used * c->n_dec;
+    return per_set && n_sets <= WARM_START_BYTES_MAX / sizeof(double) / per_set;
+}
+
+/* Scores every candidate of one greedy step (n_sets sets of set_size blocks) in one batch,
+ * each fit warm-started from the current set's where that set kept its decision values. */
 static feat_status score_fused(void *vctx, const size_t *sets, size_t n_sets, size_t set_size, double *scores)
 {
     probe_ctx *c = vctx;
@@ -540,6 +650,9 @@ static feat_status score_fused(void *vctx, const size_t *sets, size_t n_sets, si
     if (!grown)
         return feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for fused results");
     rep->fused = grown;
+    if (c->parent_fused != SIZE_MAX)
+        c->parent = &rep->fused[c->parent_fused];
+    c->keep_dec = can_keep_dec(c, n_sets);
     feat_probe_eval *evs = rep->fused + rep->n_fused;
     feat_status st = FEAT_OK;
     for (size_t i = 0; i < n_sets && st == FEAT_OK; i++) {
@@ -562,7 +675,18 @@ static feat_status visit_fused(void *vctx, const size_t *set, size_t n_set, doub
 {
     probe_ctx *c = vctx;
     (void)set, (void)n_set, (void)score;
-    c->rep->fused[c->visited++].accepted = accepted;
+    feat_probe_eval *ev = &c->rep->fused[c->visited];
+    ev->accepted = accepted;
+    if (accepted) { /* the next step grows this set: it replaces the parent */
+        free(c->parent->train_dec);
+        c->parent->train_dec = NULL;
+        c->parent = ev;
+        c->parent_fused = c->visited;
+    } else {
+        free(ev->train_dec);
+        ev->train_dec = NULL;
+    }
+    c->visited++;
     return FEAT_OK;
 }
 
@@ -656,6 +780,7 @@ static feat_status eval_taps(probe_ctx *c, size_t n_blocks)
 {
     feat_probe_report *rep = c->rep;
     feat_status st = FEAT_OK;
+    c->keep_dec = n_blocks > 1 && c->cfg->max_fused != 1 && can_keep_dec(c, n_blocks);
     for (size_t i = 0; i < n_blocks && st == FEAT_OK; i++) {
         st = eval_init(c, &i, 1, &rep->taps[i]);
         rep->n_taps = i + 1;
@@ -669,6 +794,13 @@ static feat_status eval_taps(probe_ctx *c, size_t n_blocks)
         if (!rep->best_tap || rep->taps[i].mean > rep->best_tap->mean)
             rep->best_tap = &rep->taps[i];
     }
+    for (size_t i = 0; i < rep->n_taps; i++) /* only the first step's parent needs its values */
+        if (&rep->taps[i] != rep->best_tap) {
+            free(rep->taps[i].train_dec);
+            rep->taps[i].train_dec = NULL;
+        }
+    c->parent = rep->best_tap ? &rep->taps[rep->best_tap - rep->taps] : NULL;
+    c->parent_fused = SIZE_MAX;
     return st;
 }
 
@@ -685,9 +817,17 @@ static feat_status run_probe(probe_ctx *c, const feat_probe_labels *labels, size
                          : feat_error_set(c->err, FEAT_E_NOMEM, "probe: out of memory for %zu rows", rep->rows);
     if (st == FEAT_OK)
         st = check_classes(c, labels);
+    for (size_t k = 0; k < labels->n_classes; k++)
+        c->n_dec += rep->class_rows[k] > 0;
+    if (c->n_dec == 2)
+        c->n_dec = 1; /* LIBLINEAR fits one vector for two classes */
     if (st == FEAT_OK)
         st = feat_probe_folds(lab, rep->rows, labels->n_classes, rep->folds, rep->seed, rep->fold, c->err);
     free(lab);
+    int fusing = n_blocks > 1 && c->cfg->max_fused != 1;
+    size_t nu = c->n_used;
+    if (st == FEAT_OK && fusing && nu && nu <= GRAM_CACHE_BYTES_MAX / sizeof(double) / nu / rep->folds / n_blocks)
+        c->gram = malloc(n_blocks * rep->folds * nu * nu * sizeof *c->gram); /* NULL: computed per set */
     if (st == FEAT_OK)
         st = eval_taps(c, n_blocks);
     size_t start = rep->best_tap ? (size_t)(rep->best_tap - rep->taps) : 0;
@@ -698,6 +838,7 @@ static feat_status run_probe(probe_ctx *c, const feat_probe_labels *labels, size
     for (size_t i = 0; i < rep->n_fused; i++)
         if (rep->fused[i].accepted)
             rep->winner = &rep->fused[i];
+    free(c->gram);
     free(c->used);
     return st;
 }

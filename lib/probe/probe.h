@@ -9,7 +9,9 @@
  * fitted on each training fold: the setup of scikit-learn's StandardScaler followed by
  * LogisticRegression(solver="liblinear") (docs/adapting.md has the method and its reasons).
  * Each fold is fitted in the row-space form where it can be (the same problem on at most as
- * many coordinates as the fold has training rows; docs/adapting.md), in its columns otherwise.
+ * many coordinates as the fold has training rows; docs/adapting.md), in its columns otherwise;
+ * fused sets reuse their taps' Gram matrices and start from the current set's fitted model
+ * (the same problems and stopping rule, within the memory bounds docs/adapting.md states).
  *
  * Rows with a non-finite value in any block (failed inputs are NaN rows) are excluded from
  * folds and fits and counted, never treated as zero. feat_probe_run fits the folds of a batch
@@ -127,6 +129,8 @@ typedef struct feat_probe_eval {
     int32_t *pred;            /* per matrix row: the predicted class index, -1 for excluded rows */
     int accepted;             /* fused sets: kept by the greedy selection */
     uint32_t row_space_folds; /* folds fitted in the row-space form (docs/adapting.md) */
+    double *train_dec;        /* while a later step may grow this set: its decision values on each
+                                 fold's training rows (fold-major), the warm starts; else NULL */
 } feat_probe_eval;
 
 typedef void (*feat_probe_progress_fn)(void *ctx, const char *message);
