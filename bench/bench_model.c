@@ -13,7 +13,9 @@
  * warm-up; first = load + first result, the cold start); memory adds rss_warm_mb (after the
  * first 1000 images), rss_end_mb and rss_peak_mb. Environment: BENCH_THREADS=n sets libfeat's
  * thread budget (feat_global_set_threads), BENCH_PRECISION=bf16 the opt-in bfloat16 mode,
- * BENCH_DECODE=fast the opt-in fast JPEG decode, BENCH_DEVICE=cuda:N the device (default cpu). */
+ * BENCH_DECODE=fast the opt-in fast JPEG decode, BENCH_DEVICE=cuda:N the device (default cpu).
+ * Like the feat tool, and as docs/api.md advises applications, it keeps freed memory for the
+ * next run (glibc's trim and mmap thresholds raised) unless the environment sets them. */
 #include "extract/tapped.h"
 #include "feat/feat.h"
 
@@ -23,6 +25,9 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#  include <malloc.h>
+#endif
 
 static double now(void)
 {
@@ -262,6 +267,12 @@ static int bench_memory(const char *model, const char *spec, uint32_t batch, lon
 
 int main(int argc, char **argv)
 {
+#if defined(__GLIBC__)
+    if (!getenv("MALLOC_TRIM_THRESHOLD_") && !getenv("MALLOC_MMAP_THRESHOLD_")) {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    }
+#endif
     if (argc < 6)
         return die("usage", "see bench/bench_model.c");
     const char *mode = argv[1], *model = argv[2], *spec = argv[3];

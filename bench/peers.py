@@ -5,6 +5,8 @@ bench/run_bench.py (so peak RSS is per pipeline). Each prints
 
   peers.py image-seed MODEL SPEC FILE...         the seed loop: one image at a time, Pillow +
                                                   torchvision transforms + the scripted model
+  peers.py image-frozen MODEL SPEC FILE...       the seed loop with the frozen + optimized
+                                                  module (the fastest whole process here)
   peers.py image-best MODEL SPEC BATCH FILE...   best practice: DataLoader worker decoding in
                                                   parallel, batches, inference_mode, frozen +
                                                   optimize_for_inference TorchScript
@@ -94,10 +96,11 @@ def tap_module(model, spec):
     return Tapped().eval()
 
 
-def image_seed(model, spec, files):
+def image_seed(model, spec, files, freeze=False):
     from PIL import Image
     t0 = time.perf_counter()
-    m = torch.jit.script(tap_module(model, spec).to(DEVICE))
+    tapped = tap_module(model, spec)
+    m = frozen(tapped, torch.zeros(1, 3, 224, 224)) if freeze else torch.jit.script(tapped.to(DEVICE))
     tf = transform()
     load = time.perf_counter() - t0
     first = None
@@ -238,6 +241,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "image-seed":
         image_seed(args[0], args[1], args[2:])
+    elif cmd == "image-frozen":
+        image_seed(args[0], args[1], args[2:], freeze=True)
     elif cmd == "image-best":
         image_best(args[0], args[1], int(args[2]), args[3:])
     elif cmd == "model-only":
