@@ -351,7 +351,8 @@ def quantize_static_int8(model, family, image, folder, count, int8_between=True)
     return model, {
         "engine": engine,
         "per_channel": per_channel,
-        "scheme": "static int8 per block (FX graph mode), float32 between blocks",
+        "scheme": "static int8 per block (FX graph mode), "
+                  + ("int8 between blocks" if int8_between else "float32 between blocks"),
         "units": len(units),
         "calibration_images": len(files),
         "calibration_digest": digest,

@@ -87,6 +87,7 @@ def test_sidecar_records_quantization_and_calibration_set(eff_int8, resnet_int8,
         assert q["engine"] in torch.backends.quantized.supported_engines
         assert q["per_channel"] is True
         assert q["calibration_images"] == n
+        assert q["scheme"] == "static int8 per block (FX graph mode), int8 between blocks"
         h = hashlib.sha256()
         for name in sorted(CALIBRATION)[:n]:
             h.update(f"{name}\0{hashlib.sha256((calib_dir / name).read_bytes()).hexdigest()}\n".encode())
