@@ -50,16 +50,19 @@ static void usage(FILE *f)
 }
 
 /* feat's memory policy: keep freed memory for the next batch. By default glibc hands the freed
- * top of its heap back to the system after each forward pass and faults it in again in the
- * next (a VGG16 image: about 6,000 pages), which cost 9 % of the throughput at 2 threads
- * (docs/performance.md, "Model-only gap"). Peak memory is unchanged. MALLOC_TRIM_THRESHOLD_ or
- * MALLOC_MMAP_THRESHOLD_ in the environment (glibc's own settings) take precedence. */
+ * top of its heap back to the system after each forward pass, and maps and unmaps every block
+ * of 32 MiB or more (a batch's activations) per run; either way the next run faults the pages
+ * in again. That cost 9 % of VGG16's throughput at 2 threads and 25 % of EfficientNet-Lite0's
+ * at batch 8 (docs/performance.md, "Model-only gap"). So every block comes from the heap, and
+ * up to 1 GiB of freed heap is kept; peak memory is unchanged. glibc's own settings in the
+ * environment (MALLOC_MMAP_MAX_, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_) take
+ * precedence. */
 static void keep_freed_memory(void)
 {
 #if defined(__GLIBC__)
-    if (getenv("MALLOC_TRIM_THRESHOLD_") || getenv("MALLOC_MMAP_THRESHOLD_"))
+    if (getenv("MALLOC_MMAP_MAX_") || getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_"))
         return;
-    mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest: blocks below it come from the heap */
+    mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
