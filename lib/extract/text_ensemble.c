@@ -2,6 +2,7 @@
 /* The text ensemble (feat/text.h): each member runs the whole call with its own tokenizer,
  * and the rows are joined side by side (extract/ensemble.h). */
 #include "extract/ensemble.h"
+#include "extract/text_extractor.h"
 #include "feat/text.h"
 
 #include <stdlib.h>
@@ -34,17 +35,20 @@ size_t feat_text_ensemble_n_members(const feat_text_ensemble *ens) { return ens 
 
 size_t feat_text_ensemble_dim(const feat_text_ensemble *ens) { return ens ? ens->e.dim : 0; }
 
-/* Every member on the texts (texts_b NULL: single texts), in member order. */
+/* Every member on the texts (pairs: texts_a with texts_b), in member order. */
 static feat_status run(feat_text_ensemble *ens, const char *const *a, const size_t *la, const char *const *b,
-                       const size_t *lb, size_t n, feat_result **out)
+                       const size_t *lb, int pairs, size_t n, feat_result **out)
 {
+    feat_status st = feat_text_args_check(ens, "ensemble", a, b, pairs, n, ens ? &ens->e.err : NULL);
+    if (st != FEAT_OK)
+        return st;
     feat_ensemble_call call;
-    feat_status st = feat_ensemble_begin(&ens->e, n, &call, out);
+    st = feat_ensemble_begin(&ens->e, n, &call, out);
     for (size_t k = 0; st == FEAT_OK && k < ens->e.n; k++) {
         feat_text_extractor *ex = ens->e.m[k].ex;
         feat_result *mr = NULL;
-        feat_status ms = b ? feat_text_extractor_extract_pairs(ex, a, la, b, lb, n, &mr)
-                           : feat_text_extractor_extract(ex, a, la, n, &mr);
+        feat_status ms = pairs ? feat_text_extractor_extract_pairs(ex, a, la, b, lb, n, &mr)
+                               : feat_text_extractor_extract(ex, a, la, n, &mr);
         if (ms != FEAT_OK)
             st = feat_ensemble_member_failed(&call, k, ms, feat_text_extractor_last_error(ex));
         else
@@ -57,18 +61,12 @@ static feat_status run(feat_text_ensemble *ens, const char *const *a, const size
 feat_status feat_text_ensemble_extract(feat_text_ensemble *ens, const char *const *texts, const size_t *lens, size_t n,
                                        feat_result **out)
 {
-    if (!ens)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "ensemble is NULL");
-    return run(ens, texts, lens, NULL, NULL, n, out);
+    return run(ens, texts, lens, NULL, NULL, 0, n, out);
 }
 
 feat_status feat_text_ensemble_extract_pairs(feat_text_ensemble *ens, const char *const *texts_a, const size_t *lens_a,
                                              const char *const *texts_b, const size_t *lens_b, size_t n,
                                              feat_result **out)
 {
-    if (!ens)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "ensemble is NULL");
-    if (n && !texts_b)
-        return feat_error_set(&ens->e.err, FEAT_E_INVALID_ARGUMENT, "texts_b is NULL");
-    return run(ens, texts_a, lens_a, texts_b, lens_b, n, out);
+    return run(ens, texts_a, lens_a, texts_b, lens_b, 1, n, out);
 }

@@ -5,6 +5,7 @@
  * extract/extractor.h. */
 #include "core/result.h"
 #include "extract/extractor.h"
+#include "extract/text_extractor.h"
 #include "extract/workers.h"
 #include "feat/text.h"
 #include "text/text_internal.h"
@@ -496,12 +497,13 @@ static feat_status embed_items(feat_text_extractor *ex, token_store *s, feat_res
 }
 
 static feat_status extract(feat_text_extractor *ex, const char *const *a, const size_t *la, const char *const *b,
-                           const size_t *lb, size_t n, feat_result **out)
+                           const size_t *lb, int pairs, size_t n, feat_result **out)
 {
+    feat_status st = feat_text_args_check(ex, "extractor", a, b, pairs, n, ex ? &ex->core.err : NULL);
+    if (st != FEAT_OK)
+        return st;
     feat_result *r = NULL;
-    feat_status st = feat_extractor_begin(&ex->core, out);
-    if (st == FEAT_OK && n && !a)
-        st = feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "texts is NULL");
+    st = feat_extractor_begin(&ex->core, out);
     if (st == FEAT_OK)
         st = feat_result_alloc(n, ex->core.tapped.dim, &r, &ex->core.err);
     token_store s = {0};
@@ -513,21 +515,27 @@ static feat_status extract(feat_text_extractor *ex, const char *const *a, const 
     return feat_extractor_finish(st, r, out);
 }
 
+feat_status feat_text_args_check(const void *obj, const char *what, const char *const *texts_a,
+                                 const char *const *texts_b, int pairs, size_t n, feat_error *err)
+{
+    if (!obj)
+        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "%s is NULL", what);
+    if (n && !texts_a)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, pairs ? "texts_a is NULL" : "texts is NULL");
+    if (n && pairs && !texts_b)
+        return feat_error_set(err, FEAT_E_INVALID_ARGUMENT, "texts_b is NULL");
+    return FEAT_OK;
+}
+
 feat_status feat_text_extractor_extract(feat_text_extractor *ex, const char *const *texts, const size_t *lens, size_t n,
                                         feat_result **out)
 {
-    if (!ex)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
-    return extract(ex, texts, lens, NULL, NULL, n, out);
+    return extract(ex, texts, lens, NULL, NULL, 0, n, out);
 }
 
 feat_status feat_text_extractor_extract_pairs(feat_text_extractor *ex, const char *const *texts_a, const size_t *lens_a,
                                               const char *const *texts_b, const size_t *lens_b, size_t n,
                                               feat_result **out)
 {
-    if (!ex)
-        return feat_error_set_tls(FEAT_E_INVALID_ARGUMENT, "extractor is NULL");
-    if (n && !texts_b)
-        return feat_error_set(&ex->core.err, FEAT_E_INVALID_ARGUMENT, "texts_b is NULL");
-    return extract(ex, texts_a, lens_a, texts_b, lens_b, n, out);
+    return extract(ex, texts_a, lens_a, texts_b, lens_b, 1, n, out);
 }

@@ -10,6 +10,7 @@
 #include "feat/feat.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define N_TEXTS 12
 #define HID 8         /* hidden size of every module */
@@ -169,11 +170,49 @@ static void test_failed_loads(void)
     CHECK(tu_failed_loads_ok(&kind, model_text, sidecar, TAPS, cases, sizeof cases / sizeof cases[0]));
 }
 
+/* The argument checks of the extractor's and the ensemble's extract calls: one rule, one
+ * message each, before any model work (the extractor and ensemble here are not loaded). */
+static void expect_arg_error(feat_status st, const char *msg, const char *want)
+{
+    CHECK_EQ_INT(st, FEAT_E_INVALID_ARGUMENT);
+    CHECK(strstr(msg, want) != NULL);
+    if (!strstr(msg, want))
+        fprintf(stderr, "message '%s', expected '%s'\n", msg, want);
+}
+
+static void test_argument_checks(void)
+{
+    const char *one[] = {"a cat"};
+    feat_result *r = NULL;
+    feat_text_extractor *ex;
+    feat_text_ensemble *ens;
+    CHECK_EQ_INT(feat_text_extractor_new(&ex), FEAT_OK);
+    CHECK_EQ_INT(feat_text_ensemble_new(&ens), FEAT_OK);
+    expect_arg_error(feat_text_extractor_extract(NULL, one, NULL, 1, &r), feat_last_error(), "extractor is NULL");
+    expect_arg_error(feat_text_extractor_extract(ex, NULL, NULL, 1, &r), feat_text_extractor_last_error(ex),
+                     "texts is NULL");
+    expect_arg_error(feat_text_extractor_extract_pairs(ex, NULL, NULL, one, NULL, 1, &r),
+                     feat_text_extractor_last_error(ex), "texts_a is NULL");
+    expect_arg_error(feat_text_extractor_extract_pairs(ex, one, NULL, NULL, NULL, 1, &r),
+                     feat_text_extractor_last_error(ex), "texts_b is NULL");
+    expect_arg_error(feat_text_ensemble_extract(NULL, one, NULL, 1, &r), feat_last_error(), "ensemble is NULL");
+    expect_arg_error(feat_text_ensemble_extract(ens, NULL, NULL, 1, &r), feat_text_ensemble_last_error(ens),
+                     "texts is NULL");
+    expect_arg_error(feat_text_ensemble_extract_pairs(ens, NULL, NULL, one, NULL, 1, &r),
+                     feat_text_ensemble_last_error(ens), "texts_a is NULL");
+    expect_arg_error(feat_text_ensemble_extract_pairs(ens, one, NULL, NULL, NULL, 1, &r),
+                     feat_text_ensemble_last_error(ens), "texts_b is NULL");
+    CHECK(r == NULL);
+    feat_text_ensemble_free(ens);
+    feat_text_extractor_free(ex);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < 3 * N_TEXTS; i++)
         shuffled[i] = (i * 7 + 3) % N_TEXTS; /* repeats, out of order */
     setup();
+    test_argument_checks();
     test_batches();
     test_item_errors();
     test_cancel();
