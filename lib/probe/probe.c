@@ -214,10 +214,11 @@ typedef struct probe_ctx {
 /* Per-set scratch: the columns, the fold's rows as LIBLINEAR nodes (training rows, then the
  * held-out ones), the fold split, and for the row-space form the standardised rows (z, n x
  * (n_col + 1), the bias last; not for a fused set that sums cached Gram matrices), their
- * coordinates (g, at most n x (n_col + 1)) and a warm start (init, n x n_dec). */
+ * coordinates (g, at most n x (n_col + 1)) and, when the parent set kept its decision values, a
+ * warm start (init, n x n_dec, with one class's coordinates at a time in u). */
 typedef struct fit_buf {
     size_t *col, n_col;
-    double *mean, *scale, *yv, *z, *g, *init;
+    double *mean, *scale, *yv, *z, *g, *init, *u;
     struct feature_node *nodes;
     struct feature_node **xp;
     size_t *train, *test;
@@ -232,6 +233,7 @@ static void fit_buf_free(fit_buf *b)
     free(b->z);
     free(b->g);
     free(b->init);
+    free(b->u);
     free(b->nodes);
     free(b->xp);
     free(b->train);
@@ -257,9 +259,11 @@ static feat_status fit_buf_alloc(const probe_ctx *c, const size_t *set, size_t n
     int own_gram = !c->gram || n_set == 1; /* a fused set sums its taps' cached ones */
     b->z = own_gram ? malloc(n * (b->n_col + 1) * sizeof *b->z) : NULL;
     b->g = malloc(n * (b->n_col + 1) * sizeof *b->g);
-    b->init = c->parent ? malloc(n * c->n_dec * sizeof *b->init) : NULL;
+    int warm = c->parent && c->parent->train_dec;
+    b->init = warm ? malloc(n * c->n_dec * sizeof *b->init) : NULL;
+    b->u = warm ? malloc(n * sizeof *b->u) : NULL;
     if (!b->col || !b->mean || !b->scale || !b->nodes || !b->xp || !b->yv || !b->train || !b->test ||
-        (own_gram && !b->z) || !b->g || (c->parent && !b->init)) {
+        (own_gram && !b->z) || !b->g || (warm && (!b->init || !b->u))) {
         fit_buf_free(b);
         return feat_error_set(err, FEAT_E_NOMEM, "probe: out of memory for %zu rows x %zu columns", n, b->n_col);
     }
@@ -317,6 +321,13 @@ static int cholesky(double *a, size_t n)
         ri[i] = sqrt(d);
     }
     return 1;
+}
+
+/* Forward substitution with the factor cholesky made (row stride r): u becomes L^-1 u. */
+static void solve_lower(const double *l, size_t r, double *u)
+{
+    for (size_t j = 0; j < r; j++)
+        u[j] = (u[j] - dot(l + j * r, u, j)) / l[j * r + j];
 }
 
 /* The cached Gram matrix of tap t in fold f: n_used x n_used, of which the rows of the fold
@@ -382,19 +393,17 @@ static void gram(const probe_ctx *c, fit_buf *b, const feat_probe_eval *ev, int3
  * solves the same problem, with the same stopping rule (gradient norms are rotation-
  * invariant) and the same decision values, on rows of at most r instead of n_col + 1 entries:
  * half the work per pass or less once a set is as wide as the fold is long. Fills the nodes of
- * every row of the fold; 0 (nothing usable) when Z1 is too close to singular. */
-static int row_space(const probe_ctx *c, fit_buf *b, const feat_probe_eval *ev, int32_t f, size_t n_train,
-                     size_t n_test)
+ * every row of the fold and returns r, the coordinates per row; 0 (nothing usable) when Z1 is
+ * too close to singular. */
+static size_t row_space(const probe_ctx *c, fit_buf *b, const feat_probe_eval *ev, int32_t f, size_t n_train,
+                        size_t n_test)
 {
     size_t d = b->n_col + 1, n = n_train + n_test, r = n_train < d ? n_train : d;
     gram(c, b, ev, f, n_train, n, r);
     if (!cholesky(b->g, r))
         return 0;
-    for (size_t i = r; i < n; i++) { /* forward substitution: L^-1 (Z1 z) */
-        double *u = b->g + i * r;
-        for (size_t j = 0; j < r; j++)
-            u[j] = (u[j] - dot(b->g + j * r, u, j)) / b->g[j * r + j];
-    }
+    for (size_t i = r; i < n; i++) /* L^-1 (Z1 z) */
+        solve_lower(b->g, r, b->g + i * r);
     struct feature_node *nd = b->nodes;
     for (size_t i = 0; i < n; i++) {
         size_t m = i < r ? i + 1 : r;
@@ -406,29 +415,29 @@ static int row_space(const probe_ctx *c, fit_buf *b, const feat_probe_eval *ev, 
         nd[m].index = -1;
         nd += m + 1;
     }
-    return 1;
+    return r;
 }
 
 static void quiet(const char *s) { (void)s; }
 
-/* The warm start of a candidate's fold in the row-space form (docs/adapting.md): the point
- * whose decision values on the training rows are those of the fitted parent set, which the
- * candidate's features can express exactly as they include the parent's. Its coordinates u
- * solve L u = f on the first r training rows (forward substitution); LIBLINEAR's layout is
- * init[j * n_dec + k] for coordinate j of class k's vector. The stopping rule is unchanged:
- * LIBLINEAR measures the gradient against its norm at zero, wherever it starts. */
-static const double *warm_start(const probe_ctx *c, fit_buf *b, int32_t f, size_t n_train)
+/* The warm start of a candidate's fold in the row-space form of r coordinates
+ * (docs/adapting.md): the point whose decision values on the training rows are those of the
+ * fitted parent set, which the candidate's features can express exactly as they include the
+ * parent's. Its coordinates u solve L u = f on the first r training rows (solve_lower, one
+ * class at a time through b->u); LIBLINEAR's layout is init[j * n_dec + k] for coordinate j of
+ * class k's vector. The stopping rule is unchanged: LIBLINEAR measures the gradient against its
+ * norm at zero, wherever it starts. */
+static const double *warm_start(const probe_ctx *c, fit_buf *b, int32_t f, size_t r)
 {
-    size_t r = n_train < b->n_col + 1 ? n_train : b->n_col + 1, k = c->n_dec;
+    size_t k = c->n_dec;
     const double *dec = c->parent->train_dec + (size_t)f * c->n_used * k;
-    for (size_t cl = 0; cl < k; cl++)
-        for (size_t j = 0; j < r; j++) {
-            const double *lj = b->g + j * r;
-            double s = dec[j * k + cl];
-            for (size_t m = 0; m < j; m++)
-                s -= lj[m] * b->init[m * k + cl];
-            b->init[j * k + cl] = s / lj[j];
-        }
+    for (size_t cl = 0; cl < k; cl++) {
+        for (size_t j = 0; j < r; j++)
+            b->u[j] = dec[j * k + cl];
+        solve_lower(b->g, r, b->u);
+        for (size_t j = 0; j < r; j++)
+            b->init[j * k + cl] = b->u[j];
+    }
     return b->init;
 }
 
@@ -456,21 +465,19 @@ static feat_status run_fold(const probe_ctx *c, fit_buf *b, int32_t f, feat_prob
             b->train[n_train++] = r;
     }
     feat_probe_scaler_fit(c->x, c->cols, b->train, n_train, b->col, b->n_col, b->mean, b->scale);
-    *reduced = row_space(c, b, ev, f, n_train, n_test);
-    for (size_t i = 0; i < n_train + n_test && !*reduced; i++)
+    size_t r = row_space(c, b, ev, f, n_train, n_test); /* 0: fitted on the columns */
+    *reduced = r > 0;
+    for (size_t i = 0; i < n_train + n_test && !r; i++)
         b->xp[i] = fill_row(c, b, i, i < n_train ? b->train[i] : b->test[i - n_train]);
     for (size_t i = 0; i < n_train; i++)
         b->yv[i] = c->y[b->train[i]];
     /* The primal form carries the bias column itself (bias 1 marks it for LIBLINEAR); in the
      * row-space form it is inside the coordinates. */
-    struct problem prob = {.l = (int)n_train,
-                           .n = *reduced ? (int)(n_train < b->n_col + 1 ? n_train : b->n_col + 1) : (int)b->n_col + 1,
-                           .y = b->yv,
-                           .x = b->xp,
-                           .bias = *reduced ? -1.0 : 1.0};
+    struct problem prob = {
+        .l = (int)n_train, .n = r ? (int)r : (int)b->n_col + 1, .y = b->yv, .x = b->xp, .bias = r ? -1.0 : 1.0};
     struct parameter par = {.solver_type = L2R_LR, .eps = 1e-4, .C = 1.0, .p = 0.1};
-    if (*reduced && c->parent && c->parent->train_dec)
-        par.init_sol = (double *)warm_start(c, b, f, n_train);
+    if (r && b->init)
+        par.init_sol = (double *)warm_start(c, b, f, r);
     const char *bad = check_parameter(&prob, &par);
     if (bad)
         return feat_error_set(err, FEAT_E_INTERNAL, "probe: liblinear refused its parameters: %s", bad);
