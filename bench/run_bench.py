@@ -421,6 +421,21 @@ def blas_core(env):
     return f"{env['OPENBLAS_CORETYPE']} (OpenBLAS detected {core}: set OPENBLAS_CORETYPE for all pipelines)"
 
 
+
+def lazy(module, name):
+    """A part kept in its own module (bench/<module>.py), which imports this module's helpers:
+    imported when it runs."""
+    def run_part(args, env, results):
+        return getattr(__import__(module), name)(args, env, results)
+    return run_part
+
+
+# The parts of a run, in order; --only runs one of them.
+PARTS = {"image": bench_images, "text": bench_text, "sweep": sweep, "compressed": compressed, "memory": memory,
+         "probe": probe_cost, "ensemble": ensemble_cost, "finetune": lazy("finetune_cost", "finetune_cost"),
+         "int8": lazy("int8_cost", "int8_cost"), "prune": lazy("prune_cost", "prune_cost")}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=24)
@@ -429,36 +444,15 @@ def main():
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--memory-images", type=int, default=10000)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda:N")
-    ap.add_argument("--only", choices=("image", "text", "sweep", "compressed", "memory", "probe", "ensemble",
-                                       "finetune", "int8", "prune"))
+    ap.add_argument("--only", choices=tuple(PARTS))
     ap.add_argument("--json")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), BENCH_DEVICE=args.device)
     results = {"threads": args.threads, "device": args.device, "openblas_core": blas_core(env)}
     print(f"OpenBLAS kernels: {results['openblas_core']}")
-    if args.only in (None, "image"):
-        bench_images(args, env, results)
-    if args.only in (None, "text"):
-        bench_text(args, env, results)
-    if args.only in (None, "sweep"):
-        sweep(args, env, results)
-    if args.only in (None, "compressed"):
-        compressed(args, env, results)
-    if args.only in (None, "memory"):
-        memory(args, env, results)
-    if args.only in (None, "probe"):
-        probe_cost(args, env, results)
-    if args.only in (None, "ensemble"):
-        ensemble_cost(args, env, results)
-    if args.only in (None, "finetune"):
-        from finetune_cost import finetune_cost  # it imports this module's helpers
-        finetune_cost(args, env, results)
-    if args.only in (None, "int8"):
-        from int8_cost import int8_cost  # it imports this module's helpers
-        int8_cost(args, env, results)
-    if args.only in (None, "prune"):
-        from prune_cost import prune_cost  # it imports this module's helpers
-        prune_cost(args, env, results)
+    for name, part in PARTS.items():
+        if args.only in (None, name):
+            part(args, env, results)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 
