@@ -15,7 +15,8 @@
  * thread budget (feat_global_set_threads), BENCH_PRECISION=bf16 the opt-in bfloat16 mode,
  * BENCH_DECODE=fast the opt-in fast JPEG decode, BENCH_DEVICE=cuda:N the device (default cpu).
  * Like the feat tool, and as docs/api.md advises applications, it keeps freed memory for the
- * next run (no mmap'd blocks, glibc's trim threshold raised) unless the environment sets them. */
+ * next run (feat_keep_freed_memory, core/heap_policy.h). */
+#include "core/heap_policy.h"
 #include "extract/tapped.h"
 #include "feat/feat.h"
 
@@ -267,12 +268,7 @@ static int bench_memory(const char *model, const char *spec, uint32_t batch, lon
 
 int main(int argc, char **argv)
 {
-#if defined(__GLIBC__)
-    if (!getenv("MALLOC_MMAP_MAX_") && !getenv("MALLOC_MMAP_THRESHOLD_") && !getenv("MALLOC_TRIM_THRESHOLD_")) {
-        mallopt(M_MMAP_MAX, 0);
-        mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    }
-#endif
+    feat_keep_freed_memory();
     if (argc < 6)
         return die("usage", "see bench/bench_model.c");
     const char *mode = argv[1], *model = argv[2], *spec = argv[3];

@@ -3,13 +3,10 @@
 #include "cli.h"
 
 #include "core/edit_distance.h"
+#include "core/heap_policy.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#if defined(__GLIBC__)
-#  include <malloc.h>
-#endif
 
 typedef struct command {
     const char *name;
@@ -49,27 +46,9 @@ static void usage(FILE *f)
     fprintf(f, "\n'feat COMMAND --help' describes each command's options.\n");
 }
 
-/* feat's memory policy: keep freed memory for the next batch. By default glibc hands the freed
- * top of its heap back to the system after each forward pass, and maps and unmaps every block
- * of 32 MiB or more (a batch's activations) per run; either way the next run faults the pages
- * in again. That cost 9 % of VGG16's throughput at 2 threads and 25 % of EfficientNet-Lite0's
- * at batch 8 (docs/performance.md, "Model-only gap"). So every block comes from the heap, and
- * up to 1 GiB of freed heap is kept; peak memory is unchanged. glibc's own settings in the
- * environment (MALLOC_MMAP_MAX_, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_) take
- * precedence. */
-static void keep_freed_memory(void)
-{
-#if defined(__GLIBC__)
-    if (getenv("MALLOC_MMAP_MAX_") || getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_"))
-        return;
-    mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
-}
-
 int main(int argc, char **argv)
 {
-    keep_freed_memory();
+    feat_keep_freed_memory();
     if (argc < 2) {
         usage(stderr);
         return 2;
