@@ -307,6 +307,8 @@ int cli_columns_write(const cli_columns *m, const char *path);
 void cli_columns_free(cli_columns *m);
 /* OUT.npy -> OUT<suffix>, e.g. OUT.columns.tsv (malloc'd; NULL when out of memory). */
 char *cli_sibling_path(const char *npy_path, const char *suffix);
+/* a followed by b, freshly allocated (NULL when out of memory): e.g. PATH.partial. */
+char *cli_concat(const char *a, const char *b);
 
 /* Flushes, syncs and closes f, the temporary file tmp; returns 0, or the reason (an errno
  * value) after removing tmp. A failed buffered write can leave only the stream's error flag

@@ -94,10 +94,9 @@ static int write_columns(merge *m, const char *output)
     if (!m->columns)
         return 0;
     m->columns_path = cli_sibling_path(output, ".columns.tsv");
-    m->columns_tmp = m->columns_path ? malloc(strlen(m->columns_path) + sizeof ".partial") : NULL;
+    m->columns_tmp = m->columns_path ? cli_concat(m->columns_path, ".partial") : NULL;
     if (!m->columns_tmp)
         return -1;
-    sprintf(m->columns_tmp, "%s.partial", m->columns_path);
     FILE *f = fopen(m->columns_tmp, "wb");
     int bad = f ? 0 : errno;
     if (f && fwrite(m->columns, 1, m->columns_len, f) != m->columns_len)
@@ -142,10 +141,9 @@ static int open_output(merge *m, const char *output)
 {
     feat_error err = {0};
     m->tsv_path = cli_sibling_path(output, ".rows.tsv");
-    m->tsv_tmp = m->tsv_path ? malloc(strlen(m->tsv_path) + sizeof ".partial") : NULL;
+    m->tsv_tmp = m->tsv_path ? cli_concat(m->tsv_path, ".partial") : NULL;
     if (!m->tsv_tmp)
         return -1;
-    sprintf(m->tsv_tmp, "%s.partial", m->tsv_path);
     m->tsv = fopen(m->tsv_tmp, "w");
     if (!m->tsv) {
         fprintf(stderr, "feat: cannot write %s: %s\n", m->tsv_tmp, strerror(errno));

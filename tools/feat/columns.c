@@ -127,14 +127,8 @@ static const char *or_dash(const char *s) { return s && s[0] ? s : "-"; }
 
 int cli_columns_write(const cli_columns *m, const char *path)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof ".partial");
-    FILE *f = NULL;
-    if (tmp) {
-        memcpy(tmp, path, len);
-        memcpy(tmp + len, ".partial", sizeof ".partial");
-        f = fopen(tmp, "w");
-    }
+    char *tmp = cli_concat(path, ".partial");
+    FILE *f = tmp ? fopen(tmp, "w") : NULL;
     int bad = !f || fprintf(f, "tap\tfirst\tcount\tkind\tmodel\tpooling\tfusion\tcolumns\n") < 0;
     for (size_t i = 0; !bad && i < m->n; i++) {
         const cli_block *b = &m->v[i];

@@ -28,18 +28,6 @@ struct out_writer {
     size_t stream_failed;
 };
 
-/* a followed by b, freshly allocated. */
-static char *concat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
-    }
-    return s;
-}
-
 /* Tabs and newlines inside a field would break the table; they become spaces. */
 static void sanitize(const char *in, char *out, size_t cap)
 {
@@ -287,9 +275,9 @@ out_writer *out_open(const char *npy_path, size_t dim, char *const *inputs, size
     if (stem && has_ext)
         stem[n - 4] = '\0';
     w->npy_path = strdup(npy_path);
-    w->tsv_path = stem ? concat(stem, ".rows.tsv") : NULL;
-    w->parts_dir = stem ? concat(stem, ".parts") : NULL;
-    w->joined_dir = stem ? concat(stem, ".parts.joined") : NULL;
+    w->tsv_path = stem ? cli_concat(stem, ".rows.tsv") : NULL;
+    w->parts_dir = stem ? cli_concat(stem, ".parts") : NULL;
+    w->joined_dir = stem ? cli_concat(stem, ".parts.joined") : NULL;
     w->columns_path = cli_sibling_path(npy_path, ".columns.tsv");
     free(stem);
     w->dim = dim;
@@ -463,7 +451,7 @@ static int join_parts(out_writer *w, size_t *n_rows, size_t *n_failed)
     feat_error err = {0};
     strlist parts = {0};
     feat_npy_writer *npy = NULL;
-    char *tsv_tmp = concat(w->tsv_path, ".partial");
+    char *tsv_tmp = cli_concat(w->tsv_path, ".partial");
     FILE *tsv = NULL;
     int rc = -1;
     if (!tsv_tmp || list_parts(w->parts_dir, &parts))
@@ -571,7 +559,7 @@ static out_writer *stream_open(size_t dim, size_t n_inputs, size_t shard_i, size
     char *stem = rows_path ? strdup(rows_path) : NULL;
     if (stem && len > tail && strcmp(stem + len - tail, ".rows.tsv") == 0)
         stem[len - tail] = '\0';
-    w->columns_path = stem ? concat(stem, ".columns.tsv") : NULL;
+    w->columns_path = stem ? cli_concat(stem, ".columns.tsv") : NULL;
     free(stem);
     if (rows_path && !w->columns_path) {
         fprintf(stderr, "feat: out of memory\n");

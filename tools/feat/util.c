@@ -10,6 +10,17 @@
 #include <time.h>
 #include <unistd.h>
 
+char *cli_concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
 int cli_close_synced(FILE *f, const char *tmp)
 {
     int bad = ferror(f) ? (errno ? errno : EIO) : 0;
