@@ -11,34 +11,22 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+
+import cli_outputs
+from cli_outputs import assert_same_output, rows_table, run_shards
 
 ARGS = ["--taps", "layer4:gap,layer2:gmp", "--resize", "72", "--crop", "64", "--part-size", "3"]
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    d = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(7)
-    for i in range(36):
-        Image.fromarray(rng.integers(0, 256, (40 + i, 56, 3), dtype=np.uint8)).save(d / f"img{i:02d}.png")
+    d = cli_outputs.random_pngs(tmp_path_factory.mktemp("imgs"), 36, 7, lambda i: (40 + i, 56))
     (d / "img05.png").write_bytes(b"not an image")  # one failed row among them
     return d
 
 
 def feat_image(feat_cli, model, images, out, *extra):
-    return [str(feat_cli), "image", "--model", str(model), *ARGS, *extra, "-o", str(out), str(images)]
-
-
-def read_table(npy):
-    return open(str(npy)[:-4] + ".rows.tsv", encoding="utf-8").read()
-
-
-def assert_same_output(a, b):
-    x, y = np.load(a), np.load(b)
-    assert x.shape == y.shape
-    np.testing.assert_array_equal(x, y)  # NaN rows compare equal by position
-    assert read_table(a) == read_table(b)
+    return cli_outputs.feat_image(feat_cli, model, images, out, ARGS, *extra)
 
 
 def parts_are_valid(parts):
@@ -102,7 +90,7 @@ def split_into_parts(npy, parts, rows_per_part=3):
     them: the output cut into part files as the run wrote them (their tables have a fifth
     column, each input file's stamp, which the join drops)."""
     data = np.load(npy)
-    _, *rows = read_table(npy).splitlines()
+    _, *rows = rows_table(npy).splitlines()
     rows = [r + "\t" + stamp(r.split("\t")[2]) + "\n" for r in rows]
     parts.mkdir()
     for first in range(0, len(rows), rows_per_part):
@@ -165,11 +153,7 @@ def test_shards_merge_to_the_unsharded_run(feat_cli, models, images, tmp_path):
     model = models["resnet18-script"]
     ref = tmp_path / "ref.npy"
     subprocess.run(feat_image(feat_cli, model, images, ref), check=True, capture_output=True)
-    shards = []
-    for i in range(3):
-        s = tmp_path / f"shard{i}.npy"
-        subprocess.run(feat_image(feat_cli, model, images, s, "--shard", f"{i}/3"), check=True, capture_output=True)
-        shards.append(str(s))
+    shards = run_shards(lambda out, *shard: feat_image(feat_cli, model, images, out, *shard), tmp_path)
     merged = tmp_path / "merged.npy"
     r = subprocess.run([str(feat_cli), "merge", "-o", str(merged), *shards], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

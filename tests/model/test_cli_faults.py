@@ -16,28 +16,25 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+
+import cli_outputs
+from cli_outputs import assert_same_output, rows_table, run_shards
 
 ARGS = ["--taps", "layer4:gap,layer2:gmp", "--resize", "32", "--crop", "32"]
 N_IMAGES = 36
 
 
 def make_image(path, seed, h=40):
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (h, 48, 3), dtype=np.uint8)).save(path)
+    cli_outputs.random_png(path, seed, h, 48)
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    d = tmp_path_factory.mktemp("imgs")
-    for i in range(N_IMAGES):
-        make_image(d / f"img{i:02d}.png", i, 40 + i)
-    return d
+    return cli_outputs.random_pngs(tmp_path_factory.mktemp("imgs"), N_IMAGES, 0, lambda i: (40 + i, 48))
 
 
 def feat_image(feat_cli, model, inputs, out, *extra, part_size=3):
-    return [str(feat_cli), "image", "--model", str(model), *ARGS, "--part-size", str(part_size), *extra, "-o",
-            str(out), str(inputs)]
+    return cli_outputs.feat_image(feat_cli, model, inputs, out, [*ARGS, "--part-size", str(part_size)], *extra)
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +44,6 @@ def ref(feat_cli, models, images, tmp_path_factory):
     r = subprocess.run(feat_image(feat_cli, models["resnet18-script"], images, out), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return out
-
-
-def table(npy):
-    return open(str(npy)[:-4] + ".rows.tsv", encoding="utf-8").read()
-
-
-def assert_same_output(a, b):
-    np.testing.assert_array_equal(np.load(a), np.load(b))
-    assert table(a) == table(b)
 
 
 def complete_parts(parts):
@@ -147,7 +135,7 @@ def previous_output(feat_cli, model, tmp_path, out):
         make_image(few / f"old{i}.png", 100 + i)
     r = subprocess.run(feat_image(feat_cli, model, few, out), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    return np.load(out), table(out)
+    return np.load(out), rows_table(out)
 
 
 @pytest.mark.parametrize("ignore_sigxfsz", [True, False], ids=["EFBIG", "SIGXFSZ"])
@@ -169,7 +157,7 @@ def test_file_size_limit(feat_cli, models, images, ref, tmp_path, ignore_sigxfsz
     # The earlier output is untouched: OUT.npy in place is always complete and its table is
     # its own.
     np.testing.assert_array_equal(np.load(out), prev)
-    assert table(out) == prev_table
+    assert rows_table(out) == prev_table
     assert len(assert_parts_are_the_reference(tmp_path / "out.parts", ref)) == N_IMAGES // 3
     r = resume(feat_cli, model, images, out)
     assert f"resuming after image {N_IMAGES} of {N_IMAGES}" in r.stderr, r.stderr
@@ -181,11 +169,7 @@ def test_merge_on_a_file_size_limit(feat_cli, models, images, ref, tmp_path):
     """feat merge writes its output the same way: a failed write names the file and leaves an
     earlier output (here a stand-in) exactly as it was."""
     model = models["resnet18-script"]
-    shards = []
-    for i in range(3):
-        s = tmp_path / f"shard{i}.npy"
-        subprocess.run(feat_image(feat_cli, model, images, s, "--shard", f"{i}/3"), check=True, capture_output=True)
-        shards.append(str(s))
+    shards = run_shards(lambda out, *shard: feat_image(feat_cli, model, images, out, *shard), tmp_path)
     out = tmp_path / "merged.npy"
     earlier = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.save(out, earlier)
@@ -195,7 +179,7 @@ def test_merge_on_a_file_size_limit(feat_cli, models, images, ref, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limited(True))
     assert r.returncode == 1 and f"feat: cannot write {out}.partial: File too large" in r.stderr, r.stderr
     np.testing.assert_array_equal(np.load(out), earlier)
-    assert table(out) == "an earlier table\n"
+    assert rows_table(out) == "an earlier table\n"
     assert (tmp_path / "merged.columns.tsv").read_text() == "an earlier map\n"
     assert not list(tmp_path.glob("merged*.partial"))
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -308,7 +292,7 @@ def test_inputs_replaced_truncated_removed_mid_run(feat_cli, models, images, ref
     rc, err = cont(p)
     assert rc == 0, err
     got, want = np.load(out), np.load(ref)
-    rows, ref_rows = table(out).splitlines()[1:], table(ref).splitlines()[1:]
+    rows, ref_rows = rows_table(out).splitlines()[1:], rows_table(ref).splitlines()[1:]
     for i in (30, 31, 33):
         f = rows[i].split("\t")
         assert f[1] != "ok" and f[2] == str(src / f"img{i}.png") and f[3].startswith(f"{src}/img{i}.png: "), rows[i]
@@ -444,7 +428,7 @@ def test_hundred_thousand_inputs(feat_cli, models, tmp_path):
     assert rss_big - rss_small < 90_000 * 256, (rss_small, rss_big)
     data = np.load(out)
     assert data.shape == (100_000, 64) and np.isfinite(data).all()
-    lines = table(out).splitlines()
+    lines = rows_table(out).splitlines()
     assert lines[0] == "row\tstatus\tinput\tmessage" and len(lines) == 100_001
     want = [f"{i}\tok\tline {i + 1} #{fnv1a(f'w{i}'):016x}\t" for i in range(100_000)]
     assert lines[1:] == want

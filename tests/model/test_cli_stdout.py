@@ -9,17 +9,15 @@ import subprocess
 
 import numpy as np
 import pytest
-from PIL import Image
+
+from cli_outputs import random_pngs
 
 ARGS = ["--taps", "layer4:gap,layer2:gmp", "--resize", "40", "--crop", "32", "--part-size", "3"]
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    d = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(3)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (30 + i, 41, 3), dtype=np.uint8)).save(d / f"img{i}.png")
+    d = random_pngs(tmp_path_factory.mktemp("imgs"), 8, 3, lambda i: (30 + i, 41), name="img{}.png")
     (d / "img3.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return d
 
