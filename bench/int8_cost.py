@@ -11,6 +11,8 @@ EfficientNet-Lite0, top-1 agreement >= 98 %, probe accuracy within 1 point.
                                   int8 per block with int8 or float32 between blocks, one
                                   whole-model graph), docs/performance.md "Static int8"
 
+Also ResNet50 pruned at 0.5 (--prune), in float32 and then quantized (--prune --quantize).
+
 Calibration: scikit-image's sample photos; evaluation: the mate-backgrounds photos (another
 set). ResNet50 has no real weights offline: random init, speed and cosine only."""
 import pathlib
@@ -24,6 +26,9 @@ SKIMAGE = pathlib.Path("/usr/lib/python3/dist-packages/skimage/data")
 CALIBRATION = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png",
                "rocket.jpg", "hubble_deep_field.jpg", "retina.jpg", "ihc.png", "grass.png", "gravel.png",
                "brick.png"]
+
+
+PRUNE_RATIO = 0.5  # ResNet50 pruned, then quantized: does int8's gain add to pruning's?
 
 
 def calibration_dir(build):
@@ -129,7 +134,30 @@ def int8_cost(args, env, results):
         else:
             print(f"    goal end to end >= 2x: {'met' if e2e >= 2 else 'not met'} ({e2e:.2f}x)")
         rows[family] = row
+    rows["resnet50_pruned"] = pruned_and_int8(exe, calib, photos, batch, rows["resnet50"], env, measure)
     results["int8"] = dict(rows, cpu=cpu_name(), threads=args.threads)
+
+
+def pruned_and_int8(exe, calib, photos, batch, fp32_row, env, measure):
+    """ResNet50 pruned at PRUNE_RATIO (float32), and pruned then quantized, against the float32
+    rates of fp32_row; the int8 features' cosine to the pruned float32 model's."""
+    from run_bench import cli_features, cosine_stats, export_model
+
+    spec, base = "layer4:gap", ("resnet50", "--random-init", "--export", "script", "--prune", str(PRUNE_RATIO))
+    pruned = export_model(f"bench-resnet50-prune{PRUNE_RATIO}", *base)
+    both = export_model(f"bench-resnet50-prune{PRUNE_RATIO}-int8", *base, "--quantize", "static-int8",
+                        "--calibrate", calib)
+    row = {}
+    for kind, m in (("pruned", pruned), ("pruned_int8", both)):
+        row[kind + "_e2e"] = median_rate([exe, "image", m, spec, batch, *photos], env, measure)
+        row[kind + "_model"] = median_rate([exe, "model", m, spec, batch, 32], env, measure)
+        print(f"  resnet50 {kind.replace('_', ' + ')} {PRUNE_RATIO} '{spec}': end to end "
+              f"{row[kind + '_e2e']:.2f} img/s ({row[kind + '_e2e'] / fp32_row['fp32_e2e']:.2f}x float32), model only "
+              f"{row[kind + '_model']:.2f} img/s ({row[kind + '_model'] / fp32_row['fp32_model']:.2f}x)")
+    row["cos_min"], row["cos_mean"] = cosine_stats(cli_features("image", both, photos, "--taps", spec, env=env),
+                                                   cli_features("image", pruned, photos, "--taps", spec, env=env))
+    print(f"    int8 cosine to the pruned float32 model {row['cos_min']:.4f} / {row['cos_mean']:.4f} (min / mean)")
+    return row
 
 
 # --------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Structured pruning with recovery (make bench, --only prune): EfficientNet-Lite0 with its
 real ImageNet weights, float32 against `export_models.py --prune RATIO` at 0.2, 0.3 and 0.5,
-and against the pruned models after `feat finetune` on digits. For each: the model-only speed
-ratio to float32 (bench_model `model` mode: libfeat's tapped, frozen module on one 224 x 224
-input, batch 1, the default tap), top-1 agreement of the ImageNet classifier with float32 on
-the mate-backgrounds photos (through `feat image`, tap `_fc`), and the linear-probe accuracy
-of `feat probe` on held-out digits (the default tap, 5 folds). Fine-tuning uses other digits
-than the probe. docs/performance.md ("Pruning") records a run.
+against the pruned models after `feat finetune` on digits, and against the model pruned at 0.3
+and quantized (`--prune 0.3 --quantize static-int8`, calibrated as int8_cost.py does). For
+each: the model-only speed ratio to float32 (bench_model `model` mode: libfeat's tapped,
+frozen module on one 224 x 224 input, batch 1, the default tap), top-1 agreement of the
+ImageNet classifier with float32 on the mate-backgrounds photos (through `feat image`, tap
+`_fc`), and the linear-probe accuracy of `feat probe` on held-out digits (the default tap, 5
+folds). Fine-tuning uses other digits than the probe. docs/performance.md ("Pruning") records
+a run.
 
 The speed ratio is the median over rounds of (float32 time / pruned time) with the two
 measured back to back in each round, so that load from other processes on a shared machine
@@ -18,10 +20,12 @@ import subprocess
 
 import numpy as np
 
+from int8_cost import calibration_dir
 from run_bench import BUILD, PY, ROOT, cpu_name, export_model, run
 
 RATIOS = (0.2, 0.3, 0.5)
 TUNED = (0.3, 0.5)  # the ratios also measured after fine-tuning
+QUANTIZED = (0.3,)  # the ratios also measured pruned then quantized (--quantize static-int8)
 TAP = "_avg_pooling:flatten"  # the default tap
 TRAIN = "_blocks.-1,_conv_head,_bn1"
 EPOCHS = 6
@@ -111,6 +115,10 @@ def prune_cost(args, env, results):
     base_acc, base_std = probe(fp32, probe_data, th, env)
     models = [("float32", fp32, None)] + [(f"pruned {r}", pruned[r], r) for r in RATIOS]
     models += [(f"pruned {r} + fine-tuned", finetune(pruned[r], tune_data, th, env), r) for r in TUNED]
+    calib = str(calibration_dir(BUILD))
+    models += [(f"pruned {r} + int8", export_model(f"efficientnet-lite0-prune{r}-int8", "efficientnet_lite0",
+                                                   "--prune", str(r), "--quantize", "static-int8", "--calibrate",
+                                                   calib), r) for r in QUANTIZED]
     for label, model, r in models:
         side = json.loads(model.with_suffix(".json").read_text())
         rec = side.get("pruning") or {"macs_after": macs_fp32, "params_after": None}

@@ -764,7 +764,8 @@ def parse_args(argv):
                    help="image size for --check (default 224)")
     g.add_argument("--prune", type=float, metavar="RATIO",
                    help="remove this share of each layer's channels (0 < RATIO < 1) with "
-                        "torch-pruning before export; the classes stay (tools/export_prune.py)")
+                        "torch-pruning before export (and before --quantize); the classes stay "
+                        "(tools/export_prune.py)")
     g = p.add_argument_group("text models")
     g.add_argument("--hf", metavar="DIR", help="local Hugging Face / sentence-transformers "
                                                "model folder (config.json + weights + vocab.txt)")

@@ -12,9 +12,10 @@ kernels (a mask would leave them the same size and the speed unchanged).
 
 Module names do not change, so every tap still exists; channel counts do, so the default
 taps' dimensions shrink (ResNet50 `layer4` at 0.3: 1424 of 2048 channels). The classifier's
-output layer is left out of the pruning so the model keeps its classes. Pruning without
-recovery costs accuracy: `feat finetune` restores most of it (docs/adapting.md, "Pruned
-models").
+output layer is left out of the pruning so the model keeps its classes. With --quantize
+static-int8, export_models.py prunes first and then calibrates and quantizes the pruned
+model. Pruning without recovery costs accuracy; `feat finetune` trains the last blocks on the
+task's data (docs/adapting.md, "Pruned models", has what that recovers).
 """
 
 from export_models import ExportError, log
@@ -44,10 +45,6 @@ def check_args(a):
     if a.model not in PRUNE_FAMILIES:
         return (f"--prune is for the CNN families {', '.join(PRUNE_FAMILIES)}; "
                 f"{a.model} is not one of them")
-    if a.quantize:
-        # not measured: whether int8 ranges calibrated on a pruned model without recovery
-        # mean anything, and whether the per-block FX graphs take the pruned channel counts
-        return "--prune with --quantize is not supported: export the pruned model in float32"
     return None
 
 

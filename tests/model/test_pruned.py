@@ -143,8 +143,6 @@ def export(tmp_path, *args):
     (("resnet18", "--random-init", "--prune", "nan"), "0 < RATIO < 1"),
     (("resnet18", "--random-init", "--prune", "half"), "invalid float value"),
     (("bert", "--bert-config", "small", "--random-init", "--prune", "0.3"), "CNN families"),
-    (("resnet18", "--random-init", "--prune", "0.3", "--quantize", "static-int8", "--calibrate", str(ROOT)),
-     "not supported"),
 ])
 def test_refusals(tmp_path, args, words):
     r = export(tmp_path, *args)

@@ -27,6 +27,7 @@ RESNET_TAPS = "layer4:gap,layer3:gap,layer3.1:gap"
 # The bounds measured on these photos (docs/performance.md, "Static int8"), with a margin.
 EFF_COSINE = 0.97
 RESNET_COSINE = 0.995
+EFF_PRUNED_COSINE = 0.99  # pruned at 0.3, against the pruned float32 model: measured 0.998
 
 
 def feat_rows(feat_cli, model, taps, out, inputs):
@@ -159,6 +160,40 @@ def test_resnet18_int8_block_taps_near_float32(feat_cli, resnet_int8, tmp_path):
                         str(PHOTOS[0])], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "d.npy").shape == (1, 512 * 7 * 7)
+
+
+def tap_columns(npy):
+    """{tap: its columns} from the column map next to a feat output."""
+    lines = open(str(npy)[:-4] + ".columns.tsv", encoding="utf-8").read().splitlines()[1:]
+    return {f[0]: slice(int(f[1]), int(f[1]) + int(f[2])) for f in (line.split("\t") for line in lines)}
+
+
+@pytest.mark.parametrize("family,args,taps", [
+    ("efficientnet-lite0", ("efficientnet_lite0",), EFF_TAPS),
+    ("resnet18", ("resnet18", "--random-init"), RESNET_TAPS),
+])
+def test_pruned_then_quantized(feat_cli, calib_dir, tmp_path, family, args, taps):
+    """--prune with --quantize: the pruned model is calibrated and quantized; its features are
+    within the int8 bound of the pruned float32 model's (docs/models.md, "Pruning")."""
+    pruned = export_model(f"{family}-prune0.3", *args, "--prune", "0.3")
+    int8 = export_model(f"{family}-prune0.3-int8", *args, "--prune", "0.3", "--quantize", "static-int8",
+                        "--calibrate", str(calib_dir), "--calibrate-count", "6")
+    side = reference.load_sidecar(int8)
+    assert side["pruning"] == reference.load_sidecar(pruned)["pruning"]
+    assert side["quantization"] == "static-int8" and side["quantization_detail"]["calibration_images"] == 6
+    r = feat_rows(feat_cli, int8, taps, tmp_path / "q.npy", PHOTOS)
+    assert r.returncode == 0, r.stderr
+    r = feat_rows(feat_cli, pruned, taps, tmp_path / "f.npy", PHOTOS)
+    assert r.returncode == 0, r.stderr
+    q, f = np.load(tmp_path / "q.npy"), np.load(tmp_path / "f.npy")
+    cols = tap_columns(tmp_path / "q.npy")
+    assert cols == tap_columns(tmp_path / "f.npy") and q.shape == f.shape
+    bound = EFF_PRUNED_COSINE if family == "efficientnet-lite0" else RESNET_COSINE
+    for tap, c in cols.items():
+        assert c.stop - c.start < {"_avg_pooling:flatten": 1280, "_blocks.7:gap": 80, "layer4:gap": 512,
+                                   "layer3:gap": 256, "layer3.1:gap": 256}[tap], f"{tap} was not pruned"
+        cos = row_cosines(q[:, c], f[:, c]).min()
+        assert cos >= bound, f"{family} {tap}: cosine {cos:.4f}"
 
 
 def test_corrupt_file_fails_alone(feat_cli, eff_int8, tmp_path):
