@@ -999,8 +999,18 @@ feat_status feat_shim_trainer_new(feat_shim_model *m, const feat_shim_train_setu
             if (on)
                 t->params.push_back(p.value);
         }
-        if (t->params.empty())
+        if (t->params.empty()) {
+            // A static-int8 block keeps its weights packed for the int8 kernels, not as
+            // parameters: say so rather than leave the user to guess.
+            for (const auto &sm : t->model->module.named_modules())
+                if (under_any(sm.name, t->train) && sm.value.hasattr("_packed_params"))
+                    throw ShimError(FEAT_E_INVALID_ARGUMENT,
+                                    "the trained paths hold no parameters: '" + sm.name +
+                                        "' is an int8 layer (a --quantize static-int8 export), which cannot be "
+                                        "trained; train the model's float32 parts (its stem or head) or fine-tune "
+                                        "the float32 model");
             throw ShimError(FEAT_E_INVALID_ARGUMENT, "the trained paths hold no parameters");
+        }
         t->full = graph_function("feat_train_full", cut_graph(t->model->module, setup->tap, t->train, Cut::full));
         if (setup->cache)
             try_split(*t, setup->tap);

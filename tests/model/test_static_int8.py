@@ -212,6 +212,31 @@ def test_corrupt_file_fails_alone(feat_cli, eff_int8, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), x[[0, 2]])
 
 
+def test_finetune_trains_the_float32_head_of_an_int8_model(feat_cli, eff_int8, tmp_path):
+    """An int8 block holds no trainable parameters: training one is refused with a message that
+    names it; the float32 head of the same model trains."""
+    from cli_outputs import random_pngs
+
+    data = tmp_path / "data"
+    for k, c in enumerate(("a", "b")):
+        (data / c).mkdir(parents=True)
+        random_pngs(data / c, 3, 10 * k, lambda i: (40, 40), name="{}.png")
+
+    def finetune(*extra):
+        return subprocess.run([str(feat_cli), "finetune", "--model", str(eff_int8), "--data", str(data), "--epochs",
+                               "1", *extra, "-o", str(tmp_path / "t.pt")], capture_output=True, text=True,
+                              timeout=600)
+
+    r = finetune()  # the default: the last block, _blocks.15, which is int8
+    assert r.returncode == 1, r.stderr
+    assert "'_blocks.15._expand_conv' is an int8 layer" in r.stderr and "cannot be trained" in r.stderr, r.stderr
+    assert not (tmp_path / "t.pt").exists()
+    r = finetune("--train", "_conv_head,_bn1")
+    assert r.returncode == 0, r.stderr
+    side = reference.load_sidecar(tmp_path / "t.pt")
+    assert side["finetune"]["train"] == ["_conv_head", "_bn1"] and side["quantization"] == "static-int8"
+
+
 def export(tmp_path, *args):
     cmd = [sys.executable, str(ROOT / "tools" / "export_models.py"), *map(str, args), "-o", str(tmp_path / "m.pt")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
