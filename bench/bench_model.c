@@ -13,7 +13,8 @@
  * warm-up; first = load + first result, the cold start); memory adds rss_warm_mb (after the
  * first 1000 images), rss_end_mb and rss_peak_mb. Environment: BENCH_THREADS=n sets libfeat's
  * thread budget (feat_global_set_threads), BENCH_PRECISION=bf16 the opt-in bfloat16 mode,
- * BENCH_DECODE=fast the opt-in fast JPEG decode, BENCH_DEVICE=cuda:N the device (default cpu).
+ * BENCH_DECODE=fast the opt-in fast JPEG decode, BENCH_DECODE_THREADS=n the decode threads
+ * (feat_image_options_set_decode_threads), BENCH_DEVICE=cuda:N the device (default cpu).
  * Like the feat tool, and as docs/api.md advises applications, it keeps freed memory for the
  * next run (feat_keep_freed_memory, core/heap_policy.h). */
 #include "core/heap_policy.h"
@@ -81,10 +82,11 @@ static const char *env_device(void)
     return d && *d ? d : "cpu";
 }
 
+/* The image options of the environment, or NULL after saying why. */
 static feat_image_options *image_options(const char *spec, uint32_t batch)
 {
     feat_image_options *o;
-    const char *decode = getenv("BENCH_DECODE");
+    const char *decode = getenv("BENCH_DECODE"), *decode_threads = getenv("BENCH_DECODE_THREADS");
     feat_image_options_new(&o);
     feat_image_options_set_taps(o, spec);
     feat_image_options_set_device(o, env_device());
@@ -92,6 +94,20 @@ static feat_image_options *image_options(const char *spec, uint32_t batch)
     feat_image_options_set_precision(o, env_precision());
     if (decode && strcmp(decode, "fast") == 0)
         feat_image_options_set_decode_mode(o, FEAT_DECODE_FAST);
+    if (decode_threads) {
+        char *end;
+        unsigned long n = strtoul(decode_threads, &end, 10);
+        if (!*decode_threads || *end || n > UINT32_MAX) {
+            die("BENCH_DECODE_THREADS", "not a count");
+            feat_image_options_free(o);
+            return NULL;
+        }
+        if (feat_image_options_set_decode_threads(o, (uint32_t)n) != FEAT_OK) {
+            die("BENCH_DECODE_THREADS", feat_last_error());
+            feat_image_options_free(o);
+            return NULL;
+        }
+    }
     return o;
 }
 
@@ -99,6 +115,8 @@ static feat_image_options *image_options(const char *spec, uint32_t batch)
 static feat_image_extractor *open_image_extractor(const char *model, const char *spec, uint32_t batch)
 {
     feat_image_options *o = image_options(spec, batch);
+    if (!o)
+        return NULL;
     feat_image_extractor *ex;
     feat_image_extractor_new(&ex);
     feat_status st = feat_image_extractor_load(ex, model, o);

@@ -371,6 +371,24 @@ def sweep(args, env, results):
             print(f"  threads {threads}, batch {batch}: {r['per_s']:.2f}")
     results["sweep"] = {f"{t}x{b}": v for (t, b), v in grid.items()}
     plot_sweep(grid)
+    results["decode_threads"] = decode_scaling(files, env)
+
+
+def decode_scaling(files, env, counts=(1, 2, 4)):
+    """End-to-end images/s over decode threads where decoding sets the pace: ResNet18 tapped at
+    its first convolution (the shim runs nothing past the deepest tap), a thread budget of 1
+    for inference, batch 1. The decode threads can only scale up to the cores there are."""
+    model = export_model("bench-resnet18", "resnet18", "--random-init", "--export", "script")
+    exe = BUILD / "bench" / "bench_model"
+    print(f"\ndecode threads, decode-bound: ResNet18 'conv1:gap', {len(files)} JPEGs, budget 1, batch 1, "
+          f"{os.cpu_count()} cores")
+    rates = {}
+    for n in counts:
+        r = measure(f"decode {n}", [exe, "image", model, "conv1:gap", 1, *files],
+                    dict(env, BENCH_THREADS="1", BENCH_DECODE_THREADS=str(n)))
+        rates[n] = r["per_s"]
+        print(f"  {n} decode thread(s): {rates[n]:.2f} img/s ({rates[n] / rates[counts[0]]:.2f}x one)")
+    return rates
 
 
 def plot_sweep(grid):
