@@ -158,6 +158,8 @@ def test_bad_choice_is_one_clear_line(feat_cli, cmd, option, valid):
     (["layers", "--size", "x"], "--size expects an integer in 0..4096"),
     (["image", "--batch-size", "0"], "--batch-size expects an integer in 1..4096 (leave the option out"),
     (["text", "--batch-size", "0"], "--batch-size expects an integer in 1..4096"),
+    (["image", "--decode-threads", "0"], "--decode-threads expects an integer in 1..1024 (leave the option out"),
+    (["image", "--decode-threads", "two"], "--decode-threads expects an integer"),
 ])
 def test_bad_value_is_one_line(feat_cli, args, words):
     r = feat(feat_cli, *args)

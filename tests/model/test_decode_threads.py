@@ -208,3 +208,25 @@ def test_cancel_with_decode_threads(models, tmp_path):
     # A cancel before the call began is no cancel of it (each call starts uncancelled).
     assert "cancelled" in meta["outcomes"] and set(meta["outcomes"]) <= {"cancelled", "completed"}, meta
     assert feats.tobytes() == want[0].tobytes()
+
+
+def test_feat_image_decode_threads(feat_cli, models, tmp_path):
+    """`feat image --decode-threads N` writes the rows and the table of the run without it, bad
+    files included; an ensemble refuses it (it decodes on its inference threads)."""
+    model = models["resnet18-script"]
+    items = items_with_bad_files(tmp_path)
+
+    def feat_image(out, *extra):
+        return subprocess.run([str(feat_cli), "image", "--model", str(model), "--taps", TAPS, "--batch-size", "2",
+                               *extra, "-o", str(out), *map(str, items)], capture_output=True, text=True, timeout=600)
+
+    r = feat_image(tmp_path / "one.npy")
+    assert r.returncode == 0, r.stderr
+    for n in ("2", "3"):
+        r = feat_image(tmp_path / f"n{n}.npy", "--decode-threads", n, "--threads", "1")
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / f"n{n}.npy"), np.load(tmp_path / "one.npy"))
+        assert (tmp_path / f"n{n}.rows.tsv").read_text() == (tmp_path / "one.rows.tsv").read_text()
+    r = feat_image(tmp_path / "ens.npy", "--decode-threads", "2", "--model", str(model))
+    assert r.returncode == 2 and "--decode-threads is for one model" in r.stderr, r.stderr
+    assert not (tmp_path / "ens.npy").exists()

@@ -99,6 +99,7 @@ enum cli_key {
     CLI_INTERPOLATION,
     CLI_EXIF,
     CLI_FAST,
+    CLI_DECODE_THREADS,
     /* ... and text normalisation */
     CLI_CASED,
     CLI_REPLACE_INVALID,
@@ -178,7 +179,8 @@ struct cli_common {
     long threads;            /* -1: the library's default */
     uint32_t crop;           /* --crop; 0: the default */
     int resume, pair;
-    int ensemble; /* the subcommand's cli_command.ensemble */
+    int decode_threads; /* --decode-threads was given (for one model, not an ensemble) */
+    int ensemble;       /* the subcommand's cli_command.ensemble */
 };
 
 /* Handles one of a subcommand's own options; ctx is cli_main's. Returns FEAT_OK, or a library

@@ -12,6 +12,8 @@ static const cli_option options[] = {
     CLI_IMAGE_PREPROCESSING,
     CLI_SHARED(CLI_BATCH_SIZE, "images per forward pass (default 1)"),
     CLI_SHARED(CLI_THREADS, NULL),
+    CLI_SHARED(CLI_DECODE_THREADS, "threads that decode images ahead of inference (default 1; one model only: an "
+                                   "ensemble decodes on its --threads)"),
     CLI_SHARED(CLI_DEVICE, NULL),
     CLI_SHARED(CLI_PRECISION, NULL),
     CLI_SHARED(CLI_SHARD, NULL),
@@ -103,6 +105,11 @@ static int load_models(image_job *j, const cli_common *c)
 static int run(char **inputs, int n, cli_common *c, void *unused)
 {
     (void)unused;
+    if (c->decode_threads && c->n_models > 1) {
+        fprintf(stderr, "feat: --decode-threads is for one model; an ensemble decodes each round of images on "
+                        "its inference threads (--threads)\n");
+        return 2;
+    }
     image_job j = {0};
     int rc = 1;
     if (!cli_start(c) && !list_inputs(inputs, n, c, &j.files) &&

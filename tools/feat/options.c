@@ -38,6 +38,8 @@ static const cli_option shared[] = {
     CLI_CHOICE("interpolation", CLI_INTERPOLATION, interpolations, "resampling filter (default: the preset's)"),
     CLI_SWITCH("exif", CLI_EXIF, "apply EXIF orientation"),
     CLI_SWITCH("fast", CLI_FAST, "fast, inexact JPEG decoding (docs/imaging.md)"),
+    CLI_VALUE("decode-threads", CLI_DECODE_THREADS, "N",
+              "threads that decode images ahead of inference (default 1; more pay off with spare cores)"),
     CLI_VALUE("vocab", CLI_VOCAB, "V", "vocab.txt or tokenizer.json (default: the side-car's)"),
     CLI_SWITCH("pair", CLI_PAIR, "lines are tab-separated sentence pairs ('A<TAB>B')"),
     CLI_VALUE("append", CLI_APPEND, "FILE.tsv",
@@ -372,6 +374,13 @@ static feat_status image_option(const cli_option *opt, const char *val, cli_comm
     case CLI_INTERPOLATION: return feat_image_options_set_interpolation(o, (feat_interpolation)cli_choice(opt, val));
     case CLI_EXIF: return feat_image_options_set_exif_orientation(o, 1);
     case CLI_FAST: return feat_image_options_set_decode_mode(o, FEAT_DECODE_FAST);
+    case CLI_DECODE_THREADS: {
+        unsigned long n = cli_ulong(opt, val, 1024);
+        if (n == 0) /* the library reads 0 as "the default": on the command line, leave the option out */
+            bad_value(opt, "an integer in 1..1024 (leave the option out for the default)", val);
+        c->decode_threads = 1;
+        return feat_image_options_set_decode_threads(o, (uint32_t)n);
+    }
     default: abort(); /* not an image option */
     }
 }
