@@ -116,9 +116,9 @@ def prune_cost(args, env, results):
     models = [("float32", fp32, None)] + [(f"pruned {r}", pruned[r], r) for r in RATIOS]
     models += [(f"pruned {r} + fine-tuned", finetune(pruned[r], tune_data, th, env), r) for r in TUNED]
     calib = str(calibration_dir(BUILD))
-    models += [(f"pruned {r} + int8", export_model(f"efficientnet-lite0-prune{r}-int8", "efficientnet_lite0",
-                                                   "--prune", str(r), "--quantize", "static-int8", "--calibrate",
-                                                   calib), r) for r in QUANTIZED]
+    models += [(f"pruned {r} + int8",
+                export_model(f"bench-efficientnet-lite0-prune{r}-int8", "efficientnet_lite0", "--prune", str(r),
+                             "--quantize", "static-int8", "--calibrate", calib), r) for r in QUANTIZED]
     for label, model, r in models:
         side = json.loads(model.with_suffix(".json").read_text())
         rec = side.get("pruning") or {"macs_after": macs_fp32, "params_after": None}

@@ -162,6 +162,28 @@ def test_resnet18_int8_block_taps_near_float32(feat_cli, resnet_int8, tmp_path):
     assert np.load(tmp_path / "d.npy").shape == (1, 512 * 7 * 7)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("zero_point", [0, 37])
+def test_int8_zero_pad_equals_zeropad2d(channels_last, zero_point):
+    """The exporter's padding of int8 tensors (export_quantize.int8_zero_pad_class) gives the
+    bits of nn.ZeroPad2d run on the quantized tensor, for TensorFlow's asymmetric 'same'
+    padding and a symmetric one."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import export_quantize
+
+    pad_class = export_quantize.int8_zero_pad_class()
+    x = torch.quantize_per_tensor(torch.randn(2, 5, 9, 7) * 3, 0.05, zero_point, torch.quint8)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    for padding in ((0, 1, 0, 1), (2, 2, 1, 1)):
+        want = torch.nn.ZeroPad2d(padding)(x)
+        got = pad_class(padding, 0.05, zero_point)(x)
+        assert got.is_quantized and got.q_scale() == want.q_scale() and got.q_zero_point() == zero_point
+        assert torch.equal(got.int_repr(), want.int_repr()), padding
+        d = got.dequantize()  # the border (both paddings reach the last row and column) is 0.0
+        assert (d[:, :, -1] == 0).all() and (d[:, :, :, -1] == 0).all()
+
+
 def tap_columns(npy):
     """{tap: its columns} from the column map next to a feat output."""
     lines = open(str(npy)[:-4] + ".columns.tsv", encoding="utf-8").read().splitlines()[1:]
