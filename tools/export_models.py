@@ -307,6 +307,30 @@ def build_efficientnet(args):
                              EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD)
 
 
+def fold_same_paddings(model):
+    """Moves each symmetric TensorFlow "same" padding of EfficientNet-Lite
+    (Conv2dStaticSamePadding's ZeroPad2d before a stride-1 convolution) into the convolution's
+    own padding: the same zeros, the same numbers (tests/model/test_efficientnet.py), and
+    optimize_for_inference then keeps the convolutions on either side in oneDNN's blocked
+    layout instead of converting to dense and back around every pad (docs/performance.md,
+    "EfficientNet-Lite0's paddings"). The asymmetric paddings of the stride-2 convolutions
+    stay: a convolution pads both sides alike. Returns how many were folded."""
+    import torch
+    from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding, Identity
+
+    n = 0
+    for mod in model.modules():
+        pad = getattr(mod, "static_padding", None)
+        if not (isinstance(mod, Conv2dStaticSamePadding) and isinstance(pad, torch.nn.ZeroPad2d)):
+            continue
+        left, right, top, bottom = pad.padding
+        if left == right and top == bottom and tuple(mod.padding) == (0, 0):
+            mod.padding = (top, left)
+            mod.static_padding = Identity()
+            n += 1
+    return n
+
+
 def export_torchvision(model, args):
     import torch
 
@@ -875,6 +899,8 @@ def main(argv=None):
 
         model, info["quantization"] = export_quantize.quantize_static_int8(
             model, family, info["image"], args.calibrate, args.calibrate_count)
+    if family in EFFICIENTNET_LITE:
+        log(f"folded {fold_same_paddings(model)} symmetric 'same' paddings into their convolutions")
     if args.kind == "hf":
         jm = export_bert(model, args)
     else:

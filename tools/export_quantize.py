@@ -118,7 +118,7 @@ def plain_conv(conv):
     asymmetric (the stride-2 convolutions). FX fuses only a plain Conv2d with its BatchNorm."""
     import torch.nn as nn
 
-    c = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0,
+    c = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                   conv.dilation, conv.groups, conv.bias is not None)
     c.weight = conv.weight
     c.bias = conv.bias

@@ -109,6 +109,36 @@ def test_layers_lists_the_blocks(feat_cli, eff):
     assert "never calls" in lines["_blocks.1._project_conv.static_padding"]
 
 
+def test_folded_paddings_give_the_same_numbers(feat_cli, eff, eager):
+    """The exporter moves the 12 symmetric 'same' paddings into their convolutions
+    (export_models.fold_same_paddings): the package's own module, frozen and optimized as
+    libfeat runs it, gives the same bits with and without, at the export size and another;
+    the 5 asymmetric ones (stride 2) stay, and the export calls only those."""
+    import copy
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import export_models
+
+    folded = copy.deepcopy(eager)
+    assert export_models.fold_same_paddings(folded) == 12
+    pads = [m.static_padding.padding for m in folded.modules()
+            if isinstance(getattr(m, "static_padding", None), torch.nn.ZeroPad2d)]
+    assert len(pads) == 5 and all(p[0] != p[1] for p in pads)
+    for size in (224, 160):
+        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+        with torch.no_grad():
+            a, b = (torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(m, x).eval()))(x)
+                    for m in (eager, folded))
+        assert torch.equal(a, b), size
+    r = run_feat(feat_cli, "layers", eff)
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split("\t", 1) for line in r.stdout.splitlines())
+    called = sorted(k for k, v in lines.items() if k.endswith("static_padding") and "never calls" not in v)
+    assert called == ["_blocks.1._depthwise_conv.static_padding", "_blocks.11._depthwise_conv.static_padding",
+                      "_blocks.3._depthwise_conv.static_padding", "_blocks.5._depthwise_conv.static_padding",
+                      "_conv_stem.static_padding"], called
+
+
 def test_taps_match_hooks_on_photos(feat_cli, eff, eager, tmp_path):
     """`feat image` (decode, resize, crop, the side-car's mean/std, taps) against forward
     hooks on the eager model fed by Pillow + torchvision with Lite's normalisation."""
