@@ -184,6 +184,72 @@ def test_int8_zero_pad_equals_zeropad2d(channels_last, zero_point):
         assert (d[:, :, -1] == 0).all() and (d[:, :, :, -1] == 0).all()
 
 
+def test_int8_quantize_equals_quantize_per_tensor():
+    """The exporter's quantization of a block's float32 input (int8_quantize_class) gives the
+    bits of torch.quantize_per_tensor: random values, values on the rounding halves, values
+    outside the int8 range, a channels-last input."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import export_quantize
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 8, 30, 30, generator=g) * 4
+    halves = (torch.arange(-300, 300, dtype=torch.float32) + 0.5) * 0.125  # exact in float32
+    for scale, zero_point in ((6 / 255, 0), (0.125, 37), (0.0313, 128), (0.5, 255)):
+        for v in (x, x.contiguous(memory_format=torch.channels_last), halves):
+            want = torch.quantize_per_tensor(v, scale, zero_point, torch.quint8)
+            got = export_quantize.int8_quantize_class()(scale, zero_point)(v)
+            assert got.q_scale() == want.q_scale() and got.q_zero_point() == want.q_zero_point()
+            assert torch.equal(got.int_repr(), want.int_repr()), (scale, zero_point)
+
+
+@pytest.mark.parametrize("kernel,padding", [(3, (0, 1, 0, 1)), (5, (1, 2, 1, 2))])
+def test_widened_conv_equals_padding_then_conv(kernel, padding):
+    """widen_padded_convs: TensorFlow's asymmetric padding then a stride-2 int8 depthwise
+    convolution, against the convolution one wider with a symmetric padding: the same bits as
+    PyTorch's ZeroPad2d + quantized Conv2d, at an even and an odd input size."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import export_quantize
+    from torch.ao.nn.quantized import Conv2d as QConv2d
+
+    g = torch.Generator().manual_seed(kernel)
+    c = 16
+    conv = QConv2d(c, c, kernel, stride=2, groups=c)
+    w = torch.randn(c, 1, kernel, kernel, generator=g)
+    scales = w.abs().amax((1, 2, 3)) / 127
+    conv.set_weight_bias(torch.quantize_per_channel(w, scales.double(), torch.zeros(c, dtype=torch.long), 0,
+                                                    torch.qint8), torch.randn(c, generator=g))
+    conv.scale, conv.zero_point = 0.07, 60
+
+    class Unit(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pad = export_quantize.int8_zero_pad_class()(padding, 6 / 255, 0)
+            self.conv = conv
+
+        def forward(self, x):
+            return self.conv(self.pad(x))
+
+    class Tracer(torch.fx.Tracer):  # the padding stays one call, as in the exporter's FX graphs
+        def is_leaf_module(self, m, name):
+            return type(m).__name__ == "Int8ZeroPad2d" or super().is_leaf_module(m, name)
+
+    def trace(m):
+        return torch.fx.GraphModule(m, Tracer().trace(m))
+
+    unit = trace(Unit())
+    assert "pad" in {n.target for n in unit.graph.nodes if n.op == "call_module"}
+    wide = export_quantize.widen_padded_convs(trace(Unit()))
+    assert "pad" not in {n.target for n in wide.graph.nodes if n.op == "call_module"}
+    assert wide.conv.kernel_size == (kernel + 1, kernel + 1)
+    for size in (28, 27):
+        x = torch.quantize_per_tensor(torch.rand(2, c, size, size, generator=g) * 6, 6 / 255, 0, torch.quint8)
+        want = conv(torch.nn.ZeroPad2d(padding)(x))
+        assert torch.equal(unit(x).int_repr(), want.int_repr())
+        got = wide(x)
+        assert got.shape == want.shape and got.q_scale() == want.q_scale()
+        assert torch.equal(got.int_repr(), want.int_repr()), size
+
+
 def tap_columns(npy):
     """{tap: its columns} from the column map next to a feat output."""
     lines = open(str(npy)[:-4] + ".columns.tsv", encoding="utf-8").read().splitlines()[1:]
