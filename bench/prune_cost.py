@@ -90,7 +90,8 @@ def fp32_per_s(fp32, env):
 
 def finetune(model, data, threads, env):
     out = BUILD / f"bench-prune-tuned-{model.stem}.pt"
-    if not out.exists() or not out.with_suffix(".json").exists():
+    # tuned again when the pruned model was exported again after it (a newer exporter)
+    if not out.exists() or not out.with_suffix(".json").exists() or out.stat().st_mtime < model.stat().st_mtime:
         feat("finetune", "--model", model, "--data", data, "--train", TRAIN, "--epochs", EPOCHS, "--batch-size",
              BATCH, "--lr", LR, "--threads", threads, "-o", out, env=env)
     return out
