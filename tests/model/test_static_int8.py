@@ -202,11 +202,13 @@ def test_int8_quantize_equals_quantize_per_tensor():
             assert torch.equal(got.int_repr(), want.int_repr()), (scale, zero_point)
 
 
+@pytest.mark.parametrize("zero_point", [0, 37])
 @pytest.mark.parametrize("kernel,padding", [(3, (0, 1, 0, 1)), (5, (1, 2, 1, 2))])
-def test_widened_conv_equals_padding_then_conv(kernel, padding):
+def test_widened_conv_equals_padding_then_conv(kernel, padding, zero_point):
     """widen_padded_convs: TensorFlow's asymmetric padding then a stride-2 int8 depthwise
     convolution, against the convolution one wider with a symmetric padding: the same bits as
-    PyTorch's ZeroPad2d + quantized Conv2d, at an even and an odd input size."""
+    PyTorch's ZeroPad2d + quantized Conv2d, at an even and an odd input size, with the input's
+    zero point 0 (a ReLU6 output) and another."""
     sys.path.insert(0, str(ROOT / "tools"))
     import export_quantize
     from torch.ao.nn.quantized import Conv2d as QConv2d
@@ -223,7 +225,7 @@ def test_widened_conv_equals_padding_then_conv(kernel, padding):
     class Unit(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.pad = export_quantize.int8_zero_pad_class()(padding, 6 / 255, 0)
+            self.pad = export_quantize.int8_zero_pad_class()(padding, 6 / 255, zero_point)
             self.conv = conv
 
         def forward(self, x):
@@ -242,7 +244,8 @@ def test_widened_conv_equals_padding_then_conv(kernel, padding):
     assert "pad" not in {n.target for n in wide.graph.nodes if n.op == "call_module"}
     assert wide.conv.kernel_size == (kernel + 1, kernel + 1)
     for size in (28, 27):
-        x = torch.quantize_per_tensor(torch.rand(2, c, size, size, generator=g) * 6, 6 / 255, 0, torch.quint8)
+        x = torch.quantize_per_tensor(torch.rand(2, c, size, size, generator=g) * 6 - 1, 6 / 255, zero_point,
+                                      torch.quint8)
         want = conv(torch.nn.ZeroPad2d(padding)(x))
         assert torch.equal(unit(x).int_repr(), want.int_repr())
         got = wide(x)
