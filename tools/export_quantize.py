@@ -410,12 +410,93 @@ def quantize_units(model, family, qconfig_mapping, calibrate, int8_between=True)
                               prepare_custom_config=custom)
         fix_relu6_observers(prepared)
         set_child(parent, leaf, prepared)
+    means = InputMeans(model, names)
     calibrate(model)
+    means.stop()
     for name in names:
         parent, leaf = split_name(model, name)
-        converted = requantize_pads(convert_fx(getattr(parent, leaf)))
+        prepared = getattr(parent, leaf)
+        float_convs = means.float_weights(name)
+        converted = requantize_pads(convert_fx(prepared))
+        correct_biases(converted, float_convs, means.of(name))
         set_child(parent, leaf, fast_quantize_inputs(drop_saturated_relu6(widen_padded_convs(converted))))
     return names
+
+
+class InputMeans:
+    """The mean of each input channel of every convolution in the prepared units, over the
+    calibration images (forward pre-hooks while they run), for correct_biases."""
+
+    def __init__(self, model, names):
+        self.sums, self.hooks, self.convs = {}, [], {}
+        for name in names:
+            parent, leaf = split_name(model, name)
+            self.convs[name] = dict(float_convs(getattr(parent, leaf)))
+            for target, mod in self.convs[name].items():
+                self.hooks.append(mod.register_forward_pre_hook(self._hook((name, target))))
+
+    def _hook(self, key):
+        def hook(mod, inputs):
+            x = inputs[0].detach()
+            total, n = self.sums.get(key, (0.0, 0))
+            self.sums[key] = (total + x.double().sum((0, 2, 3)), n + x.shape[0] * x.shape[2] * x.shape[3])
+        return hook
+
+    def stop(self):
+        for h in self.hooks:
+            h.remove()
+
+    def float_weights(self, name):
+        """{target: (float32 weight as prepared: batch norm folded, groups)} of unit name."""
+        return {t: (conv_of(m).weight.detach().clone(), conv_of(m).groups) for t, m in self.convs[name].items()}
+
+    def of(self, name):
+        return {t: total / n for (u, t), (total, n) in self.sums.items() if u == name}
+
+
+def float_convs(prepared):
+    """(target, module) of the convolutions of a prepared unit: plain ones and the fused
+    convolution + ReLU (whose first child is the convolution); their names are the quantized
+    modules' after convert_fx."""
+    import torch
+    from torch.ao.nn.intrinsic import ConvReLU2d
+
+    fused = [t for t, m in prepared.named_modules() if isinstance(m, ConvReLU2d)]
+    for target, mod in prepared.named_modules():
+        inside_fused = any(target.startswith(f + ".") for f in fused)
+        if isinstance(mod, ConvReLU2d) or (isinstance(mod, torch.nn.Conv2d) and not inside_fused):
+            yield target, mod
+
+
+def conv_of(mod):
+    from torch.ao.nn.intrinsic import ConvReLU2d
+
+    return mod[0] if isinstance(mod, ConvReLU2d) else mod
+
+
+def correct_biases(converted, float_weights, input_means):
+    """Bias correction (Nagel et al., "Data-Free Quantization Through Weight Equalization and
+    Bias Correction", 2019): rounding the weights to int8 shifts each output channel's mean by
+    (W_int8 - W) E[x]; subtracting that from the bias, with E[x] the float32 input's channel
+    means over the calibration images, takes the shift out. Measured on EfficientNet-Lite0
+    (docs/performance.md, "Static int8"): the pooled features' cosine to float32 from 0.982 to
+    0.991 at the worst photo."""
+    mods = dict(converted.named_modules())
+    for target, (w, groups) in float_weights.items():
+        q = mods.get(target)
+        if q is None or not hasattr(q, "set_weight_bias") or target not in input_means:
+            continue
+        err = (q.weight().dequantize() - w).double()  # [out, in / groups, kh, kw]
+        mu = input_means[target]  # [in]
+        if groups == 1:
+            shift = err.sum((2, 3)) @ mu
+        elif groups == err.shape[0] and err.shape[1] == 1:  # depthwise: output o reads channel o
+            shift = err.sum((1, 2, 3)) * mu
+        else:
+            continue
+        bias = q.bias()
+        base = bias.double() if bias is not None else shift.new_zeros(shift.shape)
+        q.set_weight_bias(q.weight(), (base - shift).float())
 
 
 def split_name(model, name):
@@ -473,6 +554,7 @@ def quantize_static_int8(model, family, image, folder, count, int8_between=True)
         "scheme": "static int8 per block (FX graph mode), "
                   + ("int8 between blocks" if int8_between else "float32 between blocks"),
         "units": len(units),
+        "bias_correction": True,
         "calibration_images": len(files),
         "calibration_digest": digest,
     }

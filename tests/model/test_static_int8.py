@@ -25,7 +25,7 @@ PHOTOS = sorted(pathlib.Path("/usr/share/backgrounds/mate/nature").glob("*.jpg")
 EFF_TAPS = "_avg_pooling:flatten,_blocks.7:gap"
 RESNET_TAPS = "layer4:gap,layer3:gap,layer3.1:gap"
 # The bounds measured on these photos (docs/performance.md, "Static int8"), with a margin.
-EFF_COSINE = 0.97
+EFF_COSINE = 0.99
 RESNET_COSINE = 0.995
 EFF_PRUNED_COSINE = 0.99  # pruned at 0.3, against the pruned float32 model: measured 0.998
 
@@ -89,6 +89,7 @@ def test_sidecar_records_quantization_and_calibration_set(eff_int8, resnet_int8,
         assert q["per_channel"] is True
         assert q["calibration_images"] == n
         assert q["scheme"] == "static int8 per block (FX graph mode), int8 between blocks"
+        assert q["bias_correction"] is True
         h = hashlib.sha256()
         for name in sorted(CALIBRATION)[:n]:
             h.update(f"{name}\0{hashlib.sha256((calib_dir / name).read_bytes()).hexdigest()}\n".encode())
@@ -251,6 +252,45 @@ def test_widened_conv_equals_padding_then_conv(kernel, padding, zero_point):
         got = wide(x)
         assert got.shape == want.shape and got.q_scale() == want.q_scale()
         assert torch.equal(got.int_repr(), want.int_repr()), size
+
+
+@pytest.mark.parametrize("groups", [1, 6])
+def test_bias_correction_takes_out_the_mean_shift(groups):
+    """correct_biases: an int8 convolution's output mean per channel moves by (W_int8 - W) E[x];
+    after the correction the quantized convolution's channel means match the float32
+    convolution's (PyTorch's own, on the same inputs) far closer than before."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import export_quantize
+    from torch.ao.nn.quantized import Conv2d as QConv2d
+
+    g = torch.Generator().manual_seed(groups)
+    c_in, c_out = 6, 6 if groups > 1 else 8
+    float_conv = torch.nn.Conv2d(c_in, c_out, 3, padding=1, groups=groups)
+    with torch.no_grad():
+        float_conv.weight.copy_(torch.randn(float_conv.weight.shape, generator=g))
+    x = torch.rand(4, c_in, 20, 20, generator=g) * 4 + torch.arange(c_in).view(1, -1, 1, 1)  # means 2 .. 7
+    w = float_conv.weight.detach()
+    scales = (w.abs().amax((1, 2, 3)) / 7).double()  # coarse: a few levels, a visible shift
+    q = QConv2d(c_in, c_out, 3, padding=1, groups=groups)
+    q.set_weight_bias(torch.quantize_per_channel(w, scales, torch.zeros(c_out, dtype=torch.long), 0, torch.qint8),
+                      float_conv.bias.detach())
+    xq = torch.quantize_per_tensor(x, 0.05, 0, torch.quint8)
+    out = float_conv(xq.dequantize()).detach()
+    lo, hi = float(out.min()) * 1.5, float(out.max()) * 1.5  # room for the shifted outputs
+    q.scale, q.zero_point = (hi - lo) / 255, int(round(-lo / ((hi - lo) / 255)))
+    want = out.mean((0, 2, 3))
+    before = (q(xq).dequantize().mean((0, 2, 3)) - want).abs()
+
+    class Unit(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = q
+
+    unit = Unit()
+    export_quantize.correct_biases(unit, {"conv": (w, groups)}, {"conv": xq.dequantize().double().mean((0, 2, 3))})
+    after = (unit.conv(xq).dequantize().mean((0, 2, 3)) - want).abs()
+    assert before.max() > 0.2  # the rounding did shift the means
+    assert after.max() < 0.25 * before.max(), (before, after)
 
 
 def tap_columns(npy):
