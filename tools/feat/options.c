@@ -177,6 +177,19 @@ unsigned long cli_ulong(const cli_option *opt, const char *val, unsigned long ma
     return v;
 }
 
+/* A count of at least 1 and at most max. The library reads 0 as "the default": on the command
+ * line the option is left out for that. */
+static uint32_t count_value(const cli_option *opt, const char *val, unsigned long max)
+{
+    unsigned long n = cli_ulong(opt, val, max);
+    if (n == 0) {
+        char expects[80];
+        snprintf(expects, sizeof expects, "an integer in 1..%lu (leave the option out for the default)", max);
+        bad_value(opt, expects, val);
+    }
+    return (uint32_t)n;
+}
+
 /* --shard "I/N" with 0 <= I < N. */
 static void parse_shard(const cli_option *opt, const char *s, size_t *index, size_t *count)
 {
@@ -231,13 +244,7 @@ static int common_option(cli_common *c, const cli_option *opt, const char *val, 
     case CLI_PAIR: c->pair = 1; break;
     case CLI_TAPS: *st = c->type->taps(c->opts, val); break;
     case CLI_FUSION: *st = c->type->fusion(c->opts, (feat_fusion)cli_choice(opt, val)); break;
-    case CLI_BATCH_SIZE: {
-        unsigned long n = cli_ulong(opt, val, 4096);
-        if (n == 0) /* the library reads 0 as "the default": on the command line, leave the option out */
-            bad_value(opt, "an integer in 1..4096 (leave the option out for the default)", val);
-        *st = c->type->batch_size(c->opts, (uint32_t)n);
-        break;
-    }
+    case CLI_BATCH_SIZE: *st = c->type->batch_size(c->opts, count_value(opt, val, 4096)); break;
     case CLI_DEVICE: *st = c->type->device(c->opts, val); break;
     case CLI_PRECISION: *st = c->type->precision(c->opts, (feat_precision)cli_choice(opt, val)); break;
     case CLI_THREADS: c->threads = (long)cli_ulong(opt, val, 1024); break;
@@ -374,13 +381,9 @@ static feat_status image_option(const cli_option *opt, const char *val, cli_comm
     case CLI_INTERPOLATION: return feat_image_options_set_interpolation(o, (feat_interpolation)cli_choice(opt, val));
     case CLI_EXIF: return feat_image_options_set_exif_orientation(o, 1);
     case CLI_FAST: return feat_image_options_set_decode_mode(o, FEAT_DECODE_FAST);
-    case CLI_DECODE_THREADS: {
-        unsigned long n = cli_ulong(opt, val, 1024);
-        if (n == 0) /* the library reads 0 as "the default": on the command line, leave the option out */
-            bad_value(opt, "an integer in 1..1024 (leave the option out for the default)", val);
+    case CLI_DECODE_THREADS:
         c->decode_threads = 1;
-        return feat_image_options_set_decode_threads(o, (uint32_t)n);
-    }
+        return feat_image_options_set_decode_threads(o, count_value(opt, val, 1024));
     default: abort(); /* not an image option */
     }
 }
