@@ -189,11 +189,17 @@ def fix_relu6_observers(prepared):
     prepared.recompile()
 
 
+_INT8_MODULES = {}
+
+
 def int8_zero_pad_class():
     """nn.ZeroPad2d for an int8 tensor of a known scale and zero point, padding its integer
     values with the zero point (the value 0.0). The same bits as ZeroPad2d on the quantized
     tensor, whose padding takes a slow element-wise path in PyTorch 1.13: measured on 2 cores,
-    8 x 96 x 112 x 112 (EfficientNet-Lite0's first stride-2 block), 48 ms against 3.7 ms."""
+    8 x 96 x 112 x 112 (EfficientNet-Lite0's first stride-2 block), 48 ms against 3.7 ms.
+    Defined once (torch is imported lazily), so that isinstance finds its modules."""
+    if "pad" in _INT8_MODULES:
+        return _INT8_MODULES["pad"]
     import torch
     import torch.nn.functional as F
 
@@ -208,6 +214,7 @@ def int8_zero_pad_class():
             padded = F.pad(x.int_repr(), self.padding, value=float(self.zero_point))
             return torch._make_per_tensor_quantized_tensor(padded, self.scale, self.zero_point)
 
+    _INT8_MODULES["pad"] = Int8ZeroPad2d
     return Int8ZeroPad2d
 
 
@@ -217,6 +224,8 @@ def int8_quantize_class():
     computes each value (round half to even, the reciprocal in float32), and so the same bits
     (tests/model/test_static_int8.py). PyTorch 1.13 without fbgemm quantizes one value at a
     time: 6.7 ms against 2.7 ms for EfficientNet-Lite0's first block input at batch 8."""
+    if "quantize" in _INT8_MODULES:
+        return _INT8_MODULES["quantize"]
     import numpy as np
     import torch
 
@@ -231,6 +240,7 @@ def int8_quantize_class():
             q = torch.clamp(torch.round(x * self.inv_scale) + self.zero_point, 0, 255).to(torch.uint8)
             return torch._make_per_tensor_quantized_tensor(q, self.scale, self.zero_point)
 
+    _INT8_MODULES["quantize"] = Int8Quantize
     return Int8Quantize
 
 
@@ -308,11 +318,12 @@ def widen_padded_convs(converted):
     import torch
     from torch.ao.nn.quantized import Conv2d as QConv2d
 
+    int8_pad = int8_zero_pad_class()
     mods = dict(converted.named_modules())
     changed = False
     for pad in list(converted.graph.nodes):
         m = mods.get(pad.target) if pad.op == "call_module" else None
-        if not (m is not None and type(m).__name__ == "Int8ZeroPad2d" and len(pad.users) == 1):
+        if not (isinstance(m, int8_pad) and len(pad.users) == 1):
             continue
         conv = next(iter(pad.users))
         c = mods.get(conv.target) if conv.op == "call_module" else None
@@ -415,10 +426,9 @@ def quantize_units(model, family, qconfig_mapping, calibrate, int8_between=True)
     means.stop()
     for name in names:
         parent, leaf = split_name(model, name)
-        prepared = getattr(parent, leaf)
-        float_convs = means.float_weights(name)
-        converted = requantize_pads(convert_fx(prepared))
-        correct_biases(converted, float_convs, means.of(name))
+        weights = means.float_weights(name)
+        converted = requantize_pads(convert_fx(getattr(parent, leaf)))
+        correct_biases(converted, weights, means.of(name))
         set_child(parent, leaf, fast_quantize_inputs(drop_saturated_relu6(widen_padded_convs(converted))))
     return names
 

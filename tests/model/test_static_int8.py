@@ -234,7 +234,7 @@ def test_widened_conv_equals_padding_then_conv(kernel, padding, zero_point):
 
     class Tracer(torch.fx.Tracer):  # the padding stays one call, as in the exporter's FX graphs
         def is_leaf_module(self, m, name):
-            return type(m).__name__ == "Int8ZeroPad2d" or super().is_leaf_module(m, name)
+            return isinstance(m, export_quantize.int8_zero_pad_class()) or super().is_leaf_module(m, name)
 
     def trace(m):
         return torch.fx.GraphModule(m, Tracer().trace(m))
