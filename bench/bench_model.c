@@ -27,9 +27,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#if defined(__GLIBC__)
-#  include <malloc.h>
-#endif
 
 static double now(void)
 {
