@@ -439,7 +439,6 @@ def blas_core(env):
     return f"{env['OPENBLAS_CORETYPE']} (OpenBLAS detected {core}: set OPENBLAS_CORETYPE for all pipelines)"
 
 
-
 def lazy(module, name):
     """A part kept in its own module (bench/<module>.py), which imports this module's helpers:
     imported when it runs."""

@@ -313,7 +313,7 @@ def fold_same_paddings(model):
     own padding: the same zeros, the same numbers (tests/model/test_efficientnet.py), and
     optimize_for_inference then keeps the convolutions on either side in oneDNN's blocked
     layout instead of converting to dense and back around every pad (docs/performance.md,
-    "EfficientNet-Lite0's paddings"). The asymmetric paddings of the stride-2 convolutions
+    "Model-only gap"). The asymmetric paddings of the stride-2 convolutions
     stay: a convolution pads both sides alike. Returns how many were folded."""
     import torch
     from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding, Identity
